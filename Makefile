@@ -1,0 +1,50 @@
+# keel — the two commands a fresh machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export UV_LINK_MODE := copy
+
+.PHONY: demo test check lint format bench docs clean help
+
+help:
+	@echo "make demo   set up a virtualenv and run 'keel quickstart'"
+	@echo "make test   install the dev dependencies and run the whole test suite"
+	@echo "make check  lint (ruff) and type-check (mypy)"
+	@echo "make bench  run the benchmarks against the peers (writes docs/benchmarks.md)"
+	@echo "make docs   regenerate docs/cli.md from the CLI's --help"
+
+$(BIN)/python:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
+	uv venv -q -p $(PYTHON) $(VENV)
+
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	uv pip install -q -p $(BIN)/python --compile-bytecode -e '.[quickstart]'
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	uv pip install -q -p $(BIN)/python --compile-bytecode -e '.[dev]'
+	@touch $@ $(VENV)/.demo
+
+demo: $(VENV)/.demo
+	$(BIN)/keel quickstart
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/run.py
+
+docs: $(VENV)/.dev
+	$(BIN)/python -m keel.cli._reference > docs/cli.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

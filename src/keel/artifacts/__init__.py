@@ -1,0 +1,8 @@
+"""Artifact bytes: a content-addressed store, and the rules that keep names from becoming paths."""
+
+from __future__ import annotations
+
+from keel.artifacts.names import check_artifact_name, media_type, safe_destination
+from keel.artifacts.store import ArtifactStore, sha256_file
+
+__all__ = ["ArtifactStore", "check_artifact_name", "media_type", "safe_destination", "sha256_file"]

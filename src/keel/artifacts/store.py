@@ -1,0 +1,183 @@
+"""Content-addressed bytes: every blob lives at ``root/ab/abcdef…`` named by its sha256.
+
+Backends come from fsspec: a local folder (the default), ``s3://bucket/prefix`` (``pip install
+'keel[s3]'``; an S3-compatible endpoint is taken from ``KEEL_S3_ENDPOINT_URL`` or
+``AWS_ENDPOINT_URL``), or anything else fsspec knows. No client ever supplies a storage path: the
+only way in is a hash, and every read checks the bytes against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from keel.errors import (
+    ArtifactCorruptedError,
+    ArtifactError,
+    InvalidInputError,
+    MissingDependencyError,
+    NotFoundError,
+)
+
+__all__ = ["ArtifactStore", "sha256_file"]
+
+_BLOCK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _check_sha(sha256: str) -> str:
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidInputError(f"{sha256!r} is not a sha256 (64 lowercase hex characters)")
+    return sha256
+
+
+class ArtifactStore:
+    """Stores and serves blobs by sha256 over an fsspec filesystem."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self._local: Path | None = None
+        if "://" not in uri or uri.startswith("file://"):
+            path = uri[len("file://") :] if uri.startswith("file://") else uri
+            self._local = Path(path).expanduser().resolve()
+            self.fs: Any = None
+            self.root = str(self._local)
+        else:
+            protocol = uri.split("://", 1)[0]
+            options: dict[str, Any] = {}
+            if protocol == "s3":
+                endpoint = os.environ.get("KEEL_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+                if endpoint:
+                    options["client_kwargs"] = {"endpoint_url": endpoint}
+                options["default_fill_cache"] = False
+            try:
+                import fsspec
+
+                self.fs = fsspec.filesystem(protocol, **options)
+            except ImportError:
+                raise MissingDependencyError(
+                    "s3fs" if protocol == "s3" else protocol,
+                    "s3" if protocol == "s3" else protocol,
+                    f"The {protocol}:// artifact store",
+                ) from None
+            except ValueError as exc:
+                raise ArtifactError(f"unsupported artifact store {uri!r}: {exc}") from None
+            self.root = uri.split("://", 1)[1].rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.uri!r})"
+
+    def _key(self, sha256: str) -> str:
+        _check_sha(sha256)
+        return f"{self.root}/{sha256[:2]}/{sha256}"
+
+    # -- writing -----------------------------------------------------------------------------
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Store a file's bytes; return (sha256, size). Storing the same bytes twice costs nothing."""
+        sha, size = sha256_file(path)
+        if self.exists(sha):
+            return sha, size
+        try:
+            if self._local is not None:
+                target = Path(self._key(sha))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+                try:
+                    with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                        shutil.copyfileobj(src, out, _BLOCK)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    again, _ = sha256_file(tmp)
+                    if again != sha:
+                        raise ArtifactError(f"{path} changed while it was being stored; log it again")
+                    os.replace(tmp, target)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+            else:
+                self.fs.put_file(str(path), self._key(sha))
+        except OSError as exc:
+            raise ArtifactError(f"cannot store {path} in {self.uri}: {exc}") from exc
+        return sha, size
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        sha = hashlib.sha256(data).hexdigest()
+        if self.exists(sha):
+            return sha, len(data)
+        fd, tmp = tempfile.mkstemp(prefix="keel-blob-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            return self.put_file(tmp)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    # -- reading -----------------------------------------------------------------------------
+    def exists(self, sha256: str) -> bool:
+        key = self._key(sha256)
+        if self._local is not None:
+            return Path(key).is_file()
+        return bool(self.fs.exists(key))
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """The blob's bytes, checked against its hash."""
+        key = self._key(sha256)
+        try:
+            if self._local is not None:
+                data = Path(key).read_bytes()
+            else:
+                data = self.fs.cat_file(key)
+        except FileNotFoundError:
+            raise NotFoundError(f"artifact blob {sha256} is missing from {self.uri}") from None
+        except OSError as exc:
+            raise ArtifactError(f"cannot read blob {sha256} from {self.uri}: {exc}") from exc
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise ArtifactCorruptedError(
+                f"artifact blob {sha256} in {self.uri} is corrupted (its bytes hash to {actual}); "
+                "it was changed after it was stored. Restore it from a backup or log it again.",
+                expected=sha256,
+                actual=actual,
+            )
+        return data
+
+    def download(self, sha256: str, dest: str | os.PathLike[str]) -> Path:
+        """Write the blob to ``dest`` (a file path), verified; ``dest`` appears only if it checks out."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        key = self._key(sha256)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+        os.close(fd)
+        try:
+            try:
+                if self._local is not None:
+                    shutil.copyfile(key, tmp)
+                else:
+                    self.fs.get_file(key, tmp)
+            except FileNotFoundError:
+                raise NotFoundError(f"artifact blob {sha256} is missing from {self.uri}") from None
+            actual, _ = sha256_file(tmp)
+            if actual != sha256:
+                raise ArtifactCorruptedError(
+                    f"artifact blob {sha256} in {self.uri} is corrupted (its bytes hash to {actual}); "
+                    "nothing was written to the destination.",
+                    expected=sha256,
+                    actual=actual,
+                )
+            os.replace(tmp, dest)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return dest

@@ -1,0 +1,54 @@
+"""The ``keel`` command line. Each command parses its input, calls one library function and renders
+the result; the work lives in the library so it is usable from Python too."""
+
+from __future__ import annotations
+
+import typer
+
+from keel.cli import artifacts, experiments, models, names, runs
+
+app = typer.Typer(
+    name="keel",
+    help="keel: experiment tracking, model registry, data validation and pipelines, local-first.\n\n"
+    "Data lives in .keel/ (found by walking up from the current folder, like .git) unless "
+    "KEEL_TRACKING_URI points elsewhere.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(runs.app, name="runs")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(models.app, name="models")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(names.app, name="names")
+
+
+@app.command()
+def quickstart(
+    experiment: str = typer.Option("quickstart", help="Experiment to log the runs in."),
+    model_name: str = typer.Option(
+        "breast-cancer-classifier",
+        "--model-name",
+        help="Registered model that receives the best run.",
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Train several scikit-learn models on the breast-cancer data set, track everything, register
+    the best as @champion and print a comparison. Safe to run again."""
+    from keel.cli._output import handle_errors
+    from keel.cli.quickstart import run_quickstart
+
+    handle_errors(run_quickstart)(experiment=experiment, model_name=model_name, json_output=json_output)
+
+
+@app.command()
+def version() -> None:
+    """Print keel's version."""
+    from keel import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,239 @@
+"""Settings: where keel stores things and how it behaves.
+
+Precedence, highest first:
+
+1. arguments passed in code (``keel.Client(tracking_uri=...)``, ``Settings.load(overrides={...})``)
+2. ``KEEL_*`` environment variables (``KEEL_TRACKING_URI``, ``KEEL_PROJECT``, ...)
+3. ``keel.toml`` in the project folder (the nearest one found walking up from the working directory)
+4. ``[tool.keel]`` in ``pyproject.toml`` (likewise; ignored when a ``keel.toml`` sits beside it)
+5. built-in defaults
+
+Nested tables (``[naming]``, ``[prices]``) merge key by key across levels. An environment variable
+names a nested key with a double underscore: ``KEEL_PRICES__CPU_CORE_HOUR=0.05``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from keel.errors import ConfigError
+
+__all__ = ["Prices", "Settings", "find_keel_dir", "find_project_root"]
+
+STORE_DIR_NAME = ".keel"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prices:
+    """Price table for cost estimates, in USD. Defaults are on-demand cloud list prices, rounded."""
+
+    cpu_core_hour: float = 0.04
+    memory_gb_hour: float = 0.005
+    gpu_hour_default: float = 2.50
+    #: per GPU model, matched case-insensitively as a substring of the NVML name ("A100", "H100")
+    gpu_hour: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {
+            "H200": 4.50,
+            "H100": 3.90,
+            "A100": 2.90,
+            "L40S": 1.90,
+            "A10G": 1.00,
+            "L4": 0.80,
+            "T4": 0.50,
+        }
+    )
+
+    def for_gpu(self, gpu_name: str) -> float:
+        """USD per hour for a GPU as NVML names it; a model matches as a whole word ("L4" is not
+        "L40S"), longest model names first; unknown GPUs cost ``gpu_hour_default``."""
+        import re
+
+        for model, price in sorted(self.gpu_hour.items(), key=lambda kv: -len(kv[0])):
+            if re.search(rf"(?<![A-Za-z0-9]){re.escape(model)}(?![A-Za-z0-9])", gpu_name, re.IGNORECASE):
+                return float(price)
+        return self.gpu_hour_default
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    tracking_uri: str | None = None
+    artifact_uri: str | None = None
+    project: str = "default"
+    #: seconds between run heartbeats; a RUNNING run silent for two intervals is CRASHED
+    heartbeat_interval: float = 10.0
+    #: seconds between appends of logged points to the crash-safe spool (bounds loss on kill -9)
+    flush_interval: float = 0.05
+    #: seconds between commits of spooled points to the metadata store
+    commit_interval: float = 0.5
+    system_metrics: bool = True
+    system_metrics_interval: float = 5.0
+    spool_dir: str | None = None
+    naming: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    prices: Prices = dataclasses.field(default_factory=Prices)
+    #: where the settings came from, for `keel config` and error messages
+    sources: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, start: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+        start = (start or Path.cwd()).resolve()
+        merged: dict[str, Any] = {}
+        sources: list[str] = []
+        for path, table in _file_tables(start):
+            _merge(merged, table)
+            sources.append(str(path))
+        env = _env_table(os.environ)
+        if env:
+            _merge(merged, env)
+            sources.append("environment (KEEL_*)")
+        if overrides:
+            _merge(merged, {k: v for k, v in overrides.items() if v is not None})
+            sources.append("arguments")
+        return cls._from_table(merged, tuple(sources))
+
+    @classmethod
+    def _from_table(cls, table: dict[str, Any], sources: tuple[str, ...]) -> Settings:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {"sources": sources}
+        for key, value in table.items():
+            if key not in fields or key == "sources":
+                known = ", ".join(sorted(k for k in fields if k != "sources"))
+                raise ConfigError(f"unknown keel setting {key!r} (from {_describe(sources)}); known: {known}")
+            if key == "prices":
+                kwargs[key] = _prices(value)
+            elif key == "naming":
+                if not isinstance(value, Mapping):
+                    raise ConfigError("the [naming] setting must be a table")
+                kwargs[key] = dict(value)
+            else:
+                kwargs[key] = _coerce(key, value, fields[key].type)
+        settings = cls(**kwargs)
+        for name in (
+            "heartbeat_interval",
+            "flush_interval",
+            "commit_interval",
+            "system_metrics_interval",
+        ):
+            if getattr(settings, name) <= 0:
+                raise ConfigError(f"setting {name} must be a positive number of seconds")
+        return settings
+
+
+def _describe(sources: tuple[str, ...]) -> str:
+    return ", ".join(sources) or "defaults"
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    text = str(annotation)
+    try:
+        if "float" in text:
+            return float(value)
+        if "bool" in text:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(value)
+        return None if value is None else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {key} has an invalid value {value!r} (expected {text})") from None
+
+
+def _prices(value: Any) -> Prices:
+    if not isinstance(value, Mapping):
+        raise ConfigError("the [prices] setting must be a table")
+    base = Prices()
+    gpu = dict(base.gpu_hour)
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "gpu_hour":
+            if not isinstance(item, Mapping):
+                raise ConfigError("prices.gpu_hour must be a table of GPU model = USD per hour")
+            gpu.update({str(k): float(v) for k, v in item.items()})
+        elif key in {"cpu_core_hour", "memory_gb_hour", "gpu_hour_default"}:
+            try:
+                kwargs[key] = float(item)
+            except (TypeError, ValueError):
+                raise ConfigError(f"prices.{key} must be a number, not {item!r}") from None
+        else:
+            raise ConfigError(
+                f"unknown price {key!r}; known: cpu_core_hour, memory_gb_hour, gpu_hour_default, gpu_hour"
+            )
+    return Prices(gpu_hour=gpu, **kwargs)
+
+
+def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = {}
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _env_table(environ: Mapping[str, str]) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("KEEL_") or name.startswith("KEEL_TEST_"):
+            continue
+        path = name[5:].lower().split("__")
+        node = table
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return table
+
+
+def _file_tables(start: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Config tables from the nearest keel.toml / pyproject.toml, lowest precedence first."""
+    for folder in (start, *start.parents):
+        keel_toml = folder / "keel.toml"
+        pyproject = folder / "pyproject.toml"
+        found: list[tuple[Path, dict[str, Any]]] = []
+        if pyproject.is_file():
+            tool = _read_toml(pyproject).get("tool", {}).get("keel")
+            if tool is not None:
+                found.append((pyproject, tool))
+        if keel_toml.is_file():
+            found = [(keel_toml, _read_toml(keel_toml))]
+        if found:
+            return found
+    return []
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}; fix the TOML syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def find_keel_dir(start: Path | None = None) -> Path | None:
+    """The nearest existing ``.keel`` folder at or above ``start``, like git finds ``.git``."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / STORE_DIR_NAME
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """Where a new ``.keel`` folder goes: beside the nearest keel.toml, pyproject.toml or .git, else here."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in ("keel.toml", "pyproject.toml", ".git")):
+            return folder
+    return start

@@ -1,0 +1,87 @@
+"""Explicit limits. Values over a limit are refused with :class:`~keel.errors.LimitExceededError`,
+never truncated. The numbers are documented in docs/concepts.md."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from keel.errors import InvalidInputError, LimitExceededError
+
+__all__ = [
+    "MAX_COMMENT_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MAX_PARAM_VALUE_LENGTH",
+    "MAX_TAG_VALUE_LENGTH",
+    "check_key",
+    "check_param_value",
+    "check_tag_value",
+    "to_float",
+]
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 65_536
+MAX_TAG_VALUE_LENGTH = 65_536
+MAX_COMMENT_LENGTH = 65_536
+
+# MLflow's key alphabet, so keys move between the two unchanged
+_KEY = re.compile(r"[\w.\- :/]+")
+
+
+def check_key(key: str, what: str = "key") -> str:
+    if not isinstance(key, str):
+        raise InvalidInputError(f"{what} must be a string, not {type(key).__name__}")
+    if not key:
+        raise InvalidInputError(f"{what} is empty; give it a name such as 'accuracy'")
+    if len(key) > MAX_KEY_LENGTH:
+        raise LimitExceededError(
+            f"{what} {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH} "
+            "(keel.limits.MAX_KEY_LENGTH)",
+            limit=MAX_KEY_LENGTH,
+            actual=len(key),
+            what=what,
+        )
+    if not _KEY.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
+        raise InvalidInputError(
+            f"{what} {key!r} has characters outside letters, digits, '_', '-', '.', ' ', ':' and '/' "
+            "(or starts with '/', or has a '..' segment)"
+        )
+    return key
+
+
+def _check_value(key: str, value: object, limit: int, what: str) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise LimitExceededError(
+            f"{what} {key!r} is {len(text):,} characters; the limit is {limit:,}. "
+            "Log large values as an artifact instead (keel.log_text / keel.log_dict).",
+            limit=limit,
+            actual=len(text),
+            what=what,
+        )
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} {key!r} contains a NUL character")
+    return text
+
+
+def check_param_value(key: str, value: object) -> str:
+    return _check_value(key, value, MAX_PARAM_VALUE_LENGTH, "param")
+
+
+def check_tag_value(key: str, value: object) -> str:
+    return _check_value(key, value, MAX_TAG_VALUE_LENGTH, "tag")
+
+
+def to_float(key: str, value: object) -> float:
+    """A metric value as a float; NaN and infinities are kept as they are."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, bool | str | bytes):
+        raise InvalidInputError(f"metric {key!r} must be a number, not {type(value).__name__} {value!r}")
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"metric {key!r} must be a number, not {type(value).__name__} {value!r}"
+        ) from None
+    return result if not math.isnan(result) else math.nan

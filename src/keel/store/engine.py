@@ -1,0 +1,144 @@
+"""Opening a metadata database: URLs, SQLite pragmas, and migrations applied under a lock."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from keel.errors import StoreError, StoreReadOnlyError
+from keel.store.schema import HEAD_REVISION
+
+__all__ = ["create_engine", "migrate", "normalize_url", "translate_errors"]
+
+# PostgreSQL advisory-lock key for migrations: any fixed 64-bit number ("keel" in ASCII)
+_PG_LOCK_KEY = 0x6B65656C
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URL spellings people use and pick keel's drivers."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("sqlite:", "postgresql+")):
+        return url
+    raise StoreError(
+        f"unsupported tracking URI {url!r}: use sqlite:///path/to/keel.db, postgresql://user@host/db "
+        "or http(s)://host:port for a keel server"
+    )
+
+
+def create_engine(url: str) -> sa.Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except ModuleNotFoundError:
+        from keel.errors import MissingDependencyError
+
+        raise MissingDependencyError("psycopg", "postgres", "A PostgreSQL store") from None
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL, a long busy timeout and BEGIN IMMEDIATE for writes, so concurrent writers queue, not fail."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass  # read-only file: WAL cannot be switched on, reads still work
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        immediate = connection.get_execution_options().get("keel_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """Turn driver errors about disks and permissions into errors that say what to do."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        text = str(exc.orig).lower()
+        if "readonly" in text or "read-only" in text or "read only" in text:
+            raise StoreReadOnlyError(
+                f"the metadata store {url} is read-only: nothing was written. Make the file and its "
+                "folder writable, or point KEEL_TRACKING_URI at a writable store."
+            ) from exc
+        if "disk is full" in text or "disk full" in text or "no space" in text:
+            raise StoreReadOnlyError(
+                f"the disk holding {url} is full: the last change was rolled back and the store is "
+                "intact. Free some space and log again."
+            ) from exc
+        if "unable to open" in text:
+            raise StoreError(
+                f"cannot open the metadata store {url}: {exc.orig}. Check the path and its permissions."
+            ) from exc
+        raise StoreError(f"the metadata store {url} failed: {exc.orig}") from exc
+
+
+def current_revision(connection: sa.Connection) -> str | None:
+    try:
+        return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except sa.exc.DatabaseError:
+        connection.rollback()
+        return None
+
+
+def migrate(engine: sa.Engine, url: str) -> None:
+    """Bring the schema to ``HEAD_REVISION``; cheap when it is already there."""
+    with translate_errors(url), engine.connect() as connection:
+        revision = current_revision(connection)
+        connection.rollback()
+    if revision == HEAD_REVISION:
+        return
+    if engine.dialect.name == "sqlite":
+        from filelock import FileLock
+
+        database = engine.url.database or ""
+        lock_path = f"{database}.migrate.lock" if database and database != ":memory:" else None
+        lock: Any = FileLock(lock_path, timeout=300) if lock_path else contextlib.nullcontext()
+        with lock, translate_errors(url):
+            _upgrade(engine)
+    else:
+        with translate_errors(url), engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})")
+            connection.commit()
+            try:
+                _upgrade(engine)
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
+                connection.commit()
+
+
+def _upgrade(engine: sa.Engine, target: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.connect() as connection:
+        if current_revision(connection) == HEAD_REVISION and target == "head":
+            return  # another process migrated while we waited for the lock
+        connection.rollback()
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, target)
+        connection.commit()

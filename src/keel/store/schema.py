@@ -1,0 +1,251 @@
+"""The metadata schema at the newest migration, as SQLAlchemy Core tables.
+
+Migrations in ``keel/store/migrations/versions`` are frozen snapshots of how the schema got here;
+this module is what the code reads and writes. A test checks that the two agree.
+
+Metric points are stored in *chunks*: one row per (run, key, ingest batch) holding packed little-endian
+int64 steps, int64 timestamps and float64 values. Packing keeps ingest and history reads at millions of
+points per second, and stores NaN, ±inf and −0.0 bit for bit on every backend. ``latest_metrics`` keeps
+each run's latest value per key (the largest step, then the newest timestamp) for search and ordering.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Alembic revision the code expects; bump with every new migration.
+HEAD_REVISION = "0002"
+
+KEY_LENGTH = 250
+NAME_LENGTH = 256
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("project_id", "name", name="uq_experiments_project_name"),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("user", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("host", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("pid", sa.Integer),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger),
+    sa.Column("heartbeat_at", sa.BigInteger),
+    sa.Column("heartbeat_interval", sa.Float),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("git_dirty", sa.Boolean),
+    sa.Column("entry_point", sa.Text),
+    sa.Column("parent_run_pk", sa.Integer),
+    sa.Column("traceback", sa.Text),
+    # added in 0002
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("cost_detail", sa.Text),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    sa.Index("ix_runs_status", "status"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), primary_key=True),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_params_key_run", "key", "run_pk"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), primary_key=True),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_tags_key_run", "key", "run_pk"),
+)
+
+metric_chunks = sa.Table(
+    "metric_chunks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), nullable=False),
+    sa.Column("key", sa.String(KEY_LENGTH), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("min_step", sa.BigInteger, nullable=False),
+    sa.Column("max_step", sa.BigInteger, nullable=False),
+    sa.Column("steps", sa.LargeBinary, nullable=False),
+    sa.Column("timestamps", sa.LargeBinary, nullable=False),
+    sa.Column("vals", sa.LargeBinary, nullable=False),
+    sa.Index("ix_metric_chunks_run_key", "run_pk", "key", "id"),
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), primary_key=True),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    # NULL for NaN (so comparisons never match it); ``special`` restores NaN and -0.0 exactly
+    sa.Column("value", sa.Float),
+    sa.Column("special", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+ingest_batches = sa.Table(
+    "ingest_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(32), primary_key=True),
+    sa.Column("run_pk", sa.Integer, nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("schema", sa.Text),
+    sa.Column("row_count", sa.BigInteger),
+    sa.Column("source", sa.Text),
+    sa.Column("profile_sha256", sa.String(64)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("name", "fingerprint", name="uq_datasets_name_fingerprint"),
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), primary_key=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id"), primary_key=True),
+    sa.Column("context", sa.String(64), primary_key=True),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_pk", "name", name="uq_artifacts_run_name"),
+    sa.Index("ix_artifacts_sha256", "sha256"),
+)
+
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_pk", "sha256", "direction", "name", name="uq_lineage_edge"),
+    sa.Index("ix_lineage_sha256", "sha256"),
+)
+
+# ---- 0002: registry, comments, cost ------------------------------------------------------------
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("project_id", "name", name="uq_registered_models_project_name"),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk")),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("artifact_name", sa.String(512)),
+    sa.Column("flavor", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target_type", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(300), nullable=False),
+    sa.Column("author", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_comments_target", "target_type", "target_id"),
+)

@@ -1,0 +1,1212 @@
+"""``SqlStore``: the metadata store on SQLite or PostgreSQL (SQLAlchemy 2 Core)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel import limits
+from keel.clock import now_ms
+from keel.entities import (
+    Artifact,
+    Comment,
+    Dataset,
+    Experiment,
+    LineageEdge,
+    Metric,
+    MetricHistory,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunStatus,
+)
+from keel.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ParamConflictError,
+)
+from keel.ids import check_run_id, new_id
+from keel.store import schema as t
+from keel.store.engine import create_engine, migrate, translate_errors
+from keel.store.metrics import Chunk, decode_special, downsample, encode_special, join_chunks
+from keel.store.search import And, Comparison, Node, Or, OrderBy, parse_filter, parse_order_by
+
+__all__ = ["RunPage", "SqlStore"]
+
+_IN_CHUNK = 500  # ids per IN (...) list
+
+
+class RunPage(list[Run]):
+    """A page of runs; ``token`` fetches the next page (``None`` on the last one)."""
+
+    token: str | None = None
+
+
+class SqlStore:
+    """Metadata on SQLite (the default, one file) or PostgreSQL (for teams)."""
+
+    def __init__(self, url: str, *, crash_check: bool = True):
+        self.url = url
+        with translate_errors(url):
+            self.engine = create_engine(url)
+        migrate(self.engine, url)
+        self._run_pks: dict[str, int] = {}
+        self._host = socket.gethostname()
+        if crash_check:
+            self.mark_crashed_runs()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
+        with translate_errors(self.url), self.engine.connect() as raw:
+            connection = raw.execution_options(keel_write=True)
+            with connection.begin():
+                yield connection
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with translate_errors(self.url), self.engine.connect() as connection:
+            yield connection
+
+    def _run_pk(self, connection: sa.Connection, run_id: str) -> int:
+        pk = self._run_pks.get(run_id)
+        if pk is None:
+            check_run_id(run_id)
+            pk = connection.execute(sa.select(t.runs.c.pk).where(t.runs.c.run_id == run_id)).scalar()
+            if pk is None:
+                raise NotFoundError(f"no run {run_id} in {self.url}; `keel runs list` shows the runs")
+            self._run_pks[run_id] = pk
+        return pk
+
+    def _project_id(self, connection: sa.Connection, project: str, create: bool = True) -> int:
+        pid = connection.execute(sa.select(t.projects.c.id).where(t.projects.c.name == project)).scalar()
+        if pid is None:
+            if not create:
+                raise NotFoundError(f"no project {project!r}")
+            pid = connection.execute(
+                sa.insert(t.projects).values(name=project, created_at=now_ms())
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return int(pid)
+
+    # -- experiments -------------------------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        *,
+        project: str = "default",
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Experiment:
+        with self._write() as c:
+            pid = self._project_id(c, project)
+            exists = c.execute(
+                sa.select(t.experiments.c.id).where(
+                    t.experiments.c.project_id == pid, t.experiments.c.name == name
+                )
+            ).scalar()
+            if exists is not None:
+                raise ConflictError(f"experiment {name!r} already exists in project {project!r}")
+            stamp = now_ms()
+            eid = c.execute(
+                sa.insert(t.experiments).values(
+                    project_id=pid,
+                    name=name,
+                    description=description,
+                    lifecycle="active",
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            for key, value in (tags or {}).items():
+                c.execute(
+                    sa.insert(t.experiment_tags).values(
+                        experiment_id=eid,
+                        key=limits.check_key(key, "tag key"),
+                        value=limits.check_tag_value(key, value),
+                    )
+                )
+        return self.get_experiment(str(eid))
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        try:
+            eid = int(experiment_id)
+        except (TypeError, ValueError):
+            raise NotFoundError(f"no experiment with id {experiment_id!r}") from None
+        found = self._experiments(t.experiments.c.id == eid)
+        if not found:
+            raise NotFoundError(f"no experiment with id {experiment_id!r}")
+        return found[0]
+
+    def get_experiment_by_name(self, name: str, *, project: str = "default") -> Experiment | None:
+        found = self._experiments(sa.and_(t.experiments.c.name == name, t.projects.c.name == project))
+        return found[0] if found else None
+
+    def list_experiments(
+        self, *, project: str | None = None, include_deleted: bool = False
+    ) -> list[Experiment]:
+        clause: Any = sa.true()
+        if project is not None:
+            clause = sa.and_(clause, t.projects.c.name == project)
+        if not include_deleted:
+            clause = sa.and_(clause, t.experiments.c.lifecycle == "active")
+        return self._experiments(clause)
+
+    def _experiments(self, clause: Any) -> list[Experiment]:
+        e, p = t.experiments, t.projects
+        query = (
+            sa.select(e, p.c.name.label("project"))
+            .join(p, p.c.id == e.c.project_id)
+            .where(clause)
+            .order_by(e.c.id)
+        )
+        with self._read() as c:
+            rows = c.execute(query).mappings().all()
+            tag_rows = (
+                c.execute(
+                    sa.select(t.experiment_tags).where(
+                        t.experiment_tags.c.experiment_id.in_([r["id"] for r in rows])
+                    )
+                ).all()
+                if rows
+                else []
+            )
+        tags: dict[int, dict[str, str]] = {}
+        for eid, key, value in tag_rows:
+            tags.setdefault(eid, {})[key] = value
+        return [
+            Experiment(
+                str(r["id"]),
+                r["name"],
+                r["project"],
+                r["lifecycle"],
+                r["created_at"],
+                r["updated_at"],
+                r["description"],
+                tags.get(r["id"], {}),
+            )
+            for r in rows
+        ]
+
+    def set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> None:
+        self.get_experiment(experiment_id)
+        with self._write() as c:
+            c.execute(
+                sa.update(t.experiments)
+                .where(t.experiments.c.id == int(experiment_id))
+                .values(lifecycle=lifecycle, updated_at=now_ms())
+            )
+
+    # -- runs --------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str,
+        *,
+        user: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        start_time: int | None = None,
+        git_commit: str | None = None,
+        git_dirty: bool | None = None,
+        entry_point: str | None = None,
+        parent_run_id: str | None = None,
+        heartbeat_interval: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        self.get_experiment(experiment_id)
+        run_id = run_id or new_id()
+        stamp = start_time if start_time is not None else now_ms()
+        with self._write() as c:
+            parent_pk = self._run_pk(c, parent_run_id) if parent_run_id else None
+            pk = c.execute(
+                sa.insert(t.runs).values(
+                    run_id=run_id,
+                    experiment_id=int(experiment_id),
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    lifecycle="active",
+                    user=user or _current_user(),
+                    host=host or self._host,
+                    pid=pid,
+                    start_time=stamp,
+                    heartbeat_at=now_ms(),
+                    heartbeat_interval=heartbeat_interval,
+                    git_commit=git_commit,
+                    git_dirty=git_dirty,
+                    entry_point=entry_point,
+                    parent_run_pk=parent_pk,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            self._run_pks[run_id] = int(pk)
+            self._set_tags(c, int(pk), tags or {})
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as c:
+            pk = self._run_pk(c, run_id)
+            runs = self._load_runs(c, [pk])
+        return runs[0]
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | str | None = None,
+        end_time: int | None = None,
+        traceback: str | None = None,
+        name: str | None = None,
+        cost_usd: float | None = None,
+        cost_detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = RunStatus(status).value
+        if end_time is not None:
+            values["end_time"] = end_time
+        if traceback is not None:
+            values["traceback"] = traceback
+        if name is not None:
+            values["name"] = name
+        if cost_usd is not None:
+            values["cost_usd"] = cost_usd
+        if cost_detail is not None:
+            values["cost_detail"] = json.dumps(cost_detail)
+        if not values:
+            return
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            c.execute(sa.update(t.runs).where(t.runs.c.pk == pk).values(**values))
+
+    def heartbeat(self, run_id: str) -> None:
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            c.execute(sa.update(t.runs).where(t.runs.c.pk == pk).values(heartbeat_at=now_ms()))
+
+    def mark_crashed_runs(self, default_interval: float = 10.0) -> list[str]:
+        """Mark CRASHED every RUNNING run whose process is gone.
+
+        A run is gone when it missed two heartbeats, or when it ran on this host under a pid that no
+        longer exists (found at once, without waiting for heartbeats).
+        """
+        now = now_ms()
+        r = t.runs
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(
+                    r.c.pk, r.c.run_id, r.c.host, r.c.pid, r.c.heartbeat_at, r.c.heartbeat_interval
+                ).where(r.c.status == "RUNNING")
+            ).all()
+        dead: list[tuple[int, str]] = []
+        for pk, run_id, host, pid, beat, interval in rows:
+            limit_ms = 2 * 1000 * (interval or default_interval)
+            if (
+                beat is not None
+                and now - beat > limit_ms
+                or (host == self._host and pid and not _pid_alive(pid))
+            ):
+                dead.append((pk, run_id))
+        if dead:
+            with self._write() as c:
+                for pk, _ in dead:
+                    c.execute(
+                        sa.update(r)
+                        .where(r.c.pk == pk, r.c.status == "RUNNING")
+                        .values(
+                            status=RunStatus.CRASHED.value,
+                            end_time=sa.func.coalesce(r.c.heartbeat_at, now),
+                        )
+                    )
+        return [run_id for _, run_id in dead]
+
+    def set_run_lifecycle(self, run_id: str, lifecycle: str) -> None:
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            c.execute(sa.update(t.runs).where(t.runs.c.pk == pk).values(lifecycle=lifecycle))
+
+    def delete_run_permanently(self, run_id: str) -> None:
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            for table in (
+                t.params,
+                t.tags,
+                t.metric_chunks,
+                t.latest_metrics,
+                t.run_inputs,
+                t.artifacts,
+                t.lineage_edges,
+            ):
+                c.execute(sa.delete(table).where(table.c.run_pk == pk))
+            c.execute(sa.delete(t.ingest_batches).where(t.ingest_batches.c.run_pk == pk))
+            c.execute(sa.update(t.model_versions).where(t.model_versions.c.run_pk == pk).values(run_pk=None))
+            c.execute(sa.delete(t.runs).where(t.runs.c.pk == pk))
+        self._run_pks.pop(run_id, None)
+
+    # -- params and tags ---------------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        if not params:
+            return
+        clean = {limits.check_key(k, "param key"): limits.check_param_value(k, v) for k, v in params.items()}
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            existing = dict(
+                c.execute(
+                    sa.select(t.params.c.key, t.params.c.value).where(
+                        t.params.c.run_pk == pk, t.params.c.key.in_(list(clean))
+                    )
+                ).all()
+            )
+            for key, value in clean.items():
+                if key in existing and existing[key] != value:
+                    raise ParamConflictError(
+                        f"param {key!r} of run {run_id} is already {_short(existing[key])} and cannot "
+                        f"change to {_short(value)}: params are immutable. Start a new run, or log the "
+                        "changing value as a metric or tag.",
+                        key=key,
+                        old=existing[key],
+                        new=value,
+                    )
+            new = [{"run_pk": pk, "key": k, "value": v} for k, v in clean.items() if k not in existing]
+            if new:
+                c.execute(sa.insert(t.params), new)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        with self._write() as c:
+            self._set_tags(c, self._run_pk(c, run_id), tags)
+
+    def _set_tags(self, c: sa.Connection, pk: int, tags: Mapping[str, Any]) -> None:
+        clean = {limits.check_key(k, "tag key"): limits.check_tag_value(k, v) for k, v in tags.items()}
+        if not clean:
+            return
+        c.execute(sa.delete(t.tags).where(t.tags.c.run_pk == pk, t.tags.c.key.in_(list(clean))))
+        c.execute(sa.insert(t.tags), [{"run_pk": pk, "key": k, "value": v} for k, v in clean.items()])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            deleted = c.execute(sa.delete(t.tags).where(t.tags.c.run_pk == pk, t.tags.c.key == key))
+            if deleted.rowcount == 0:
+                raise NotFoundError(f"run {run_id} has no tag {key!r}")
+
+    # -- metrics -----------------------------------------------------------------------------
+    def write_metric_batch(self, batch_id: str, run_id: str, chunks: Sequence[Chunk]) -> bool:
+        """Store one batch of points exactly once; ``False`` when ``batch_id`` was already stored."""
+        if not chunks:
+            return True
+        for chunk in chunks:
+            limits.check_key(chunk.key, "metric key")
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            seen = c.execute(
+                sa.select(t.ingest_batches.c.batch_id).where(t.ingest_batches.c.batch_id == batch_id)
+            ).scalar()
+            if seen is not None:
+                return False
+            c.execute(
+                sa.insert(t.ingest_batches).values(
+                    batch_id=batch_id,
+                    run_pk=pk,
+                    points=sum(ch.count for ch in chunks),
+                    created_at=now_ms(),
+                )
+            )
+            c.execute(
+                sa.insert(t.metric_chunks),
+                [
+                    {
+                        "run_pk": pk,
+                        "key": ch.key,
+                        "count": ch.count,
+                        "min_step": ch.min_step,
+                        "max_step": ch.max_step,
+                        "steps": ch.steps,
+                        "timestamps": ch.timestamps,
+                        "vals": ch.values,
+                    }
+                    for ch in chunks
+                ],
+            )
+            self._upsert_latest(c, pk, chunks)
+        return True
+
+    def _upsert_latest(self, c: sa.Connection, pk: int, chunks: Sequence[Chunk]) -> None:
+        rows = []
+        for chunk in chunks:
+            step, stamp, value = chunk.latest()
+            column_value, special = encode_special(value)
+            rows.append(
+                {
+                    "run_pk": pk,
+                    "key": chunk.key,
+                    "value": column_value,
+                    "special": special,
+                    "step": step,
+                    "timestamp": stamp,
+                }
+            )
+        if c.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        statement = insert(t.latest_metrics)
+        lm = t.latest_metrics
+        newer = sa.or_(
+            statement.excluded.step > lm.c.step,
+            sa.and_(statement.excluded.step == lm.c.step, statement.excluded.timestamp >= lm.c.timestamp),
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[lm.c.run_pk, lm.c.key],
+            set_={
+                "value": statement.excluded.value,
+                "special": statement.excluded.special,
+                "step": statement.excluded.step,
+                "timestamp": statement.excluded.timestamp,
+            },
+            where=newer,
+        )
+        c.execute(statement, rows)
+
+    def get_metric_history(self, run_id: str, key: str, *, max_points: int | None = None) -> MetricHistory:
+        mc = t.metric_chunks
+        with self._read() as c:
+            pk = self._run_pk(c, run_id)
+            rows = c.execute(
+                sa.select(mc.c.steps, mc.c.timestamps, mc.c.vals)
+                .where(mc.c.run_pk == pk, mc.c.key == key)
+                .order_by(mc.c.id)
+            ).all()
+        steps, stamps, values = join_chunks([tuple(r) for r in rows])  # type: ignore[misc]
+        if max_points is not None:
+            if max_points < 4:
+                raise InvalidInputError("max_points must be at least 4 (first, min, max and last)")
+            steps, stamps, values = downsample(steps, stamps, values, max_points)
+        return MetricHistory(key, steps, stamps, values)
+
+    def list_metric_keys(self, run_id: str) -> list[str]:
+        with self._read() as c:
+            pk = self._run_pk(c, run_id)
+            return list(
+                c.execute(
+                    sa.select(t.latest_metrics.c.key)
+                    .where(t.latest_metrics.c.run_pk == pk)
+                    .order_by(t.latest_metrics.c.key)
+                ).scalars()
+            )
+
+    def count_batches(self, batch_ids: Sequence[str]) -> set[str]:
+        """Which of ``batch_ids`` are already stored."""
+        found: set[str] = set()
+        with self._read() as c:
+            for i in range(0, len(batch_ids), _IN_CHUNK):
+                part = list(batch_ids[i : i + _IN_CHUNK])
+                found.update(
+                    c.execute(
+                        sa.select(t.ingest_batches.c.batch_id).where(t.ingest_batches.c.batch_id.in_(part))
+                    ).scalars()
+                )
+        return found
+
+    # -- inputs, artifacts, lineage ----------------------------------------------------------
+    def log_dataset(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        fingerprint: str,
+        schema: Mapping[str, Any] | None,
+        row_count: int | None,
+        source: str | None,
+        context: str = "training",
+        profile_sha256: str | None = None,
+    ) -> Dataset:
+        d = t.datasets
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            did = c.execute(
+                sa.select(d.c.id).where(d.c.name == name, d.c.fingerprint == fingerprint)
+            ).scalar()
+            if did is None:
+                did = c.execute(
+                    sa.insert(d).values(
+                        name=name,
+                        fingerprint=fingerprint,
+                        schema=json.dumps(schema) if schema else None,
+                        row_count=row_count,
+                        source=source,
+                        profile_sha256=profile_sha256,
+                        created_at=now_ms(),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            linked = c.execute(
+                sa.select(t.run_inputs.c.run_pk).where(
+                    t.run_inputs.c.run_pk == pk,
+                    t.run_inputs.c.dataset_id == did,
+                    t.run_inputs.c.context == context,
+                )
+            ).scalar()
+            if linked is None:
+                c.execute(sa.insert(t.run_inputs).values(run_pk=pk, dataset_id=did, context=context))
+        return next(ds for ds in self.list_run_inputs(run_id) if ds.dataset_id == did)
+
+    def list_run_inputs(self, run_id: str) -> list[Dataset]:
+        d, ri = t.datasets, t.run_inputs
+        with self._read() as c:
+            pk = self._run_pk(c, run_id)
+            rows = (
+                c.execute(
+                    sa.select(d, ri.c.context)
+                    .join(ri, ri.c.dataset_id == d.c.id)
+                    .where(ri.c.run_pk == pk)
+                    .order_by(d.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [_dataset(r) for r in rows]
+
+    def record_artifact(self, run_id: str, name: str, sha256: str, size: int, media_type: str) -> Artifact:
+        a = t.artifacts
+        stamp = now_ms()
+        with self._write() as c:
+            pk = self._run_pk(c, run_id)
+            c.execute(sa.delete(a).where(a.c.run_pk == pk, a.c.name == name))
+            c.execute(
+                sa.insert(a).values(
+                    run_pk=pk,
+                    name=name,
+                    sha256=sha256,
+                    size=size,
+                    media_type=media_type,
+                    created_at=stamp,
+                )
+            )
+            self._edge(c, pk, sha256, "output", name, stamp)
+        return Artifact(run_id, name, sha256, size, media_type, stamp)
+
+    def record_input_artifact(self, run_id: str, sha256: str, name: str) -> None:
+        with self._write() as c:
+            self._edge(c, self._run_pk(c, run_id), sha256, "input", name, now_ms())
+
+    def _edge(self, c: sa.Connection, pk: int, sha: str, direction: str, name: str, stamp: int) -> None:
+        e = t.lineage_edges
+        exists = c.execute(
+            sa.select(e.c.id).where(
+                e.c.run_pk == pk, e.c.sha256 == sha, e.c.direction == direction, e.c.name == name
+            )
+        ).scalar()
+        if exists is None:
+            c.execute(
+                sa.insert(e).values(run_pk=pk, sha256=sha, direction=direction, name=name, created_at=stamp)
+            )
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
+        a = t.artifacts
+        with self._read() as c:
+            pk = self._run_pk(c, run_id)
+            query = sa.select(a).where(a.c.run_pk == pk)
+            if prefix:
+                query = query.where(
+                    sa.or_(
+                        a.c.name == prefix.rstrip("/"),
+                        a.c.name.startswith(prefix.rstrip("/") + "/", autoescape=True),
+                    )
+                )
+            rows = c.execute(query.order_by(a.c.name)).mappings().all()
+        return [
+            Artifact(run_id, r["name"], r["sha256"], r["size"], r["media_type"], r["created_at"])
+            for r in rows
+        ]
+
+    def lineage(self, sha256: str) -> list[LineageEdge]:
+        """Every run that produced or consumed the artifact with this hash."""
+        e, r = t.lineage_edges, t.runs
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(r.c.run_id, e.c.sha256, e.c.direction, e.c.name, e.c.created_at)
+                .join(r, r.c.pk == e.c.run_pk)
+                .where(e.c.sha256 == sha256)
+                .order_by(e.c.created_at)
+            ).all()
+        return [LineageEdge(*row) for row in rows]
+
+    def run_lineage(self, run_id: str) -> list[LineageEdge]:
+        e = t.lineage_edges
+        with self._read() as c:
+            pk = self._run_pk(c, run_id)
+            rows = c.execute(
+                sa.select(e.c.sha256, e.c.direction, e.c.name, e.c.created_at)
+                .where(e.c.run_pk == pk)
+                .order_by(e.c.id)
+            ).all()
+        return [LineageEdge(run_id, *row) for row in rows]
+
+    # -- search ------------------------------------------------------------------------------
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunPage:
+        if not 1 <= max_results <= 50_000:
+            raise InvalidInputError(f"max_results must be between 1 and 50,000, not {max_results}")
+        tree = parse_filter(filter_string)
+        orders = parse_order_by(list(order_by or []))
+        offset = _decode_token(page_token)
+        r = t.runs
+        query = sa.select(r.c.pk)
+        if experiment_ids:
+            query = query.where(r.c.experiment_id.in_([_int_id(e) for e in experiment_ids]))
+        if not include_deleted:
+            query = query.where(r.c.lifecycle == "active")
+        if tree is not None:
+            query = query.where(_compile(tree))
+        for index, order in enumerate(orders):
+            query, column = _order_column(query, order, index)
+            query = query.order_by(column.is_(None), column.asc() if order.ascending else column.desc())
+        query = query.order_by(r.c.start_time.desc(), r.c.run_id).limit(max_results + 1).offset(offset)
+        with self._read() as c:
+            pks = list(c.execute(query).scalars())
+            page = RunPage(self._load_runs(c, pks[:max_results]))
+        page.token = _encode_token(offset + max_results) if len(pks) > max_results else None
+        return page
+
+    def _load_runs(self, c: sa.Connection, pks: Sequence[int]) -> list[Run]:
+        if not pks:
+            return []
+        r = t.runs
+        parent = r.alias("parent")
+        rows: dict[int, Any] = {}
+        params: dict[int, dict[str, str]] = {}
+        tags: dict[int, dict[str, str]] = {}
+        metrics: dict[int, dict[str, Metric]] = {}
+        for i in range(0, len(pks), _IN_CHUNK):
+            part = list(pks[i : i + _IN_CHUNK])
+            for row in c.execute(
+                sa.select(r, parent.c.run_id.label("parent_run_id"))
+                .outerjoin(parent, parent.c.pk == r.c.parent_run_pk)
+                .where(r.c.pk.in_(part))
+            ).mappings():
+                rows[row["pk"]] = row
+            for pk, key, value in c.execute(sa.select(t.params).where(t.params.c.run_pk.in_(part))):
+                params.setdefault(pk, {})[key] = value
+            for pk, key, value in c.execute(sa.select(t.tags).where(t.tags.c.run_pk.in_(part))):
+                tags.setdefault(pk, {})[key] = value
+            lm = t.latest_metrics
+            for pk, key, value, special, step, stamp in c.execute(
+                sa.select(lm.c.run_pk, lm.c.key, lm.c.value, lm.c.special, lm.c.step, lm.c.timestamp).where(
+                    lm.c.run_pk.in_(part)
+                )
+            ):
+                metrics.setdefault(pk, {})[key] = Metric(key, decode_special(value, special), step, stamp)
+        result = []
+        for pk in pks:
+            row = rows[pk]
+            self._run_pks[row["run_id"]] = pk
+            result.append(
+                Run(
+                    run_id=row["run_id"],
+                    experiment_id=str(row["experiment_id"]),
+                    name=row["name"],
+                    status=RunStatus(row["status"]),
+                    lifecycle_stage=row["lifecycle"],
+                    user=row["user"],
+                    host=row["host"],
+                    pid=row["pid"],
+                    start_time=row["start_time"],
+                    end_time=row["end_time"],
+                    heartbeat_at=row["heartbeat_at"],
+                    git_commit=row["git_commit"],
+                    git_dirty=row["git_dirty"],
+                    entry_point=row["entry_point"],
+                    parent_run_id=row["parent_run_id"],
+                    params=params.get(pk, {}),
+                    tags=tags.get(pk, {}),
+                    metrics=metrics.get(pk, {}),
+                    traceback=row["traceback"],
+                    cost_usd=row["cost_usd"],
+                    cost_detail=json.loads(row["cost_detail"]) if row["cost_detail"] else None,
+                )
+            )
+        return result
+
+    # -- registry ----------------------------------------------------------------------------
+    def create_registered_model(
+        self,
+        name: str,
+        *,
+        project: str = "default",
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> RegisteredModel:
+        with self._write() as c:
+            pid = self._project_id(c, project)
+            if self._model_id(c, name, project, must=False) is not None:
+                raise ConflictError(f"registered model {name!r} already exists in project {project!r}")
+            stamp = now_ms()
+            mid = c.execute(
+                sa.insert(t.registered_models).values(
+                    project_id=pid,
+                    name=name,
+                    description=description,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            for key, value in (tags or {}).items():
+                c.execute(
+                    sa.insert(t.registered_model_tags).values(
+                        model_id=mid,
+                        key=limits.check_key(key, "tag key"),
+                        value=limits.check_tag_value(key, value),
+                    )
+                )
+        return self.get_registered_model(name, project=project)
+
+    def _model_id(self, c: sa.Connection, name: str, project: str, must: bool = True) -> int | None:
+        m, p = t.registered_models, t.projects
+        mid = c.execute(
+            sa.select(m.c.id).join(p, p.c.id == m.c.project_id).where(m.c.name == name, p.c.name == project)
+        ).scalar()
+        if mid is None and must:
+            raise NotFoundError(
+                f"no registered model {name!r} in project {project!r}; `keel models list` shows the models"
+            )
+        return mid
+
+    def get_registered_model(self, name: str, *, project: str = "default") -> RegisteredModel:
+        found = self._models(sa.and_(t.registered_models.c.name == name, t.projects.c.name == project))
+        if not found:
+            raise NotFoundError(
+                f"no registered model {name!r} in project {project!r}; `keel models list` shows the models"
+            )
+        return found[0]
+
+    def list_registered_models(
+        self, *, project: str | None = None, name_like: str | None = None
+    ) -> list[RegisteredModel]:
+        clause: Any = sa.true()
+        if project is not None:
+            clause = sa.and_(clause, t.projects.c.name == project)
+        if name_like:
+            clause = sa.and_(clause, t.registered_models.c.name.like(name_like))
+        return self._models(clause)
+
+    def _models(self, clause: Any) -> list[RegisteredModel]:
+        m, p, mv = t.registered_models, t.projects, t.model_versions
+        latest = sa.select(sa.func.max(mv.c.version)).where(mv.c.model_id == m.c.id).scalar_subquery()
+        query = (
+            sa.select(m, p.c.name.label("project"), latest.label("latest"))
+            .join(p, p.c.id == m.c.project_id)
+            .where(clause)
+            .order_by(m.c.name)
+        )
+        with self._read() as c:
+            rows = c.execute(query).mappings().all()
+            ids = [r["id"] for r in rows]
+            tag_rows = (
+                c.execute(
+                    sa.select(t.registered_model_tags).where(t.registered_model_tags.c.model_id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
+            alias_rows = (
+                c.execute(sa.select(t.model_aliases).where(t.model_aliases.c.model_id.in_(ids))).all()
+                if ids
+                else []
+            )
+        tags: dict[int, dict[str, str]] = {}
+        for mid, key, value in tag_rows:
+            tags.setdefault(mid, {})[key] = value
+        aliases: dict[int, dict[str, int]] = {}
+        for mid, alias, version in alias_rows:
+            aliases.setdefault(mid, {})[alias] = version
+        return [
+            RegisteredModel(
+                r["name"],
+                r["project"],
+                r["description"],
+                r["created_at"],
+                r["updated_at"],
+                tags.get(r["id"], {}),
+                aliases.get(r["id"], {}),
+                r["latest"],
+            )
+            for r in rows
+        ]
+
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        artifact_sha256: str,
+        flavor: str,
+        run_id: str | None = None,
+        artifact_name: str | None = None,
+        signature: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        project: str = "default",
+    ) -> ModelVersion:
+        mv = t.model_versions
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            run_pk = self._run_pk(c, run_id) if run_id else None
+            version = (
+                c.execute(sa.select(sa.func.max(mv.c.version)).where(mv.c.model_id == mid)).scalar() or 0
+            ) + 1
+            stamp = now_ms()
+            vid = c.execute(
+                sa.insert(mv).values(
+                    model_id=mid,
+                    version=version,
+                    run_pk=run_pk,
+                    artifact_sha256=artifact_sha256,
+                    artifact_name=artifact_name,
+                    flavor=flavor,
+                    signature=json.dumps(signature) if signature else None,
+                    status="READY",
+                    description=description,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            for key, value in (tags or {}).items():
+                c.execute(
+                    sa.insert(t.model_version_tags).values(
+                        model_version_id=vid,
+                        key=limits.check_key(key, "tag key"),
+                        value=limits.check_tag_value(key, value),
+                    )
+                )
+            c.execute(
+                sa.update(t.registered_models).where(t.registered_models.c.id == mid).values(updated_at=stamp)
+            )
+        return self.get_model_version(name, version, project=project)
+
+    def get_model_version(self, name: str, version: int, *, project: str = "default") -> ModelVersion:
+        found = self._versions(name, project, version=version)
+        if not found:
+            raise NotFoundError(
+                f"model {name!r} has no version {version}; `keel models show {name}` lists its versions"
+            )
+        return found[0]
+
+    def list_model_versions(self, name: str, *, project: str = "default") -> list[ModelVersion]:
+        return self._versions(name, project)
+
+    def _versions(self, name: str, project: str, version: int | None = None) -> list[ModelVersion]:
+        mv, r = t.model_versions, t.runs
+        with self._read() as c:
+            mid = self._model_id(c, name, project)
+            query = sa.select(mv, r.c.run_id).outerjoin(r, r.c.pk == mv.c.run_pk).where(mv.c.model_id == mid)
+            if version is not None:
+                query = query.where(mv.c.version == int(version))
+            rows = c.execute(query.order_by(mv.c.version)).mappings().all()
+            ids = [row["id"] for row in rows]
+            tag_rows = (
+                c.execute(
+                    sa.select(t.model_version_tags).where(t.model_version_tags.c.model_version_id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
+            alias_rows = c.execute(
+                sa.select(t.model_aliases.c.alias, t.model_aliases.c.version).where(
+                    t.model_aliases.c.model_id == mid
+                )
+            ).all()
+        tags: dict[int, dict[str, str]] = {}
+        for vid, key, value in tag_rows:
+            tags.setdefault(vid, {})[key] = value
+        return [
+            ModelVersion(
+                name=name,
+                version=row["version"],
+                run_id=row["run_id"],
+                artifact_sha256=row["artifact_sha256"],
+                artifact_name=row["artifact_name"],
+                flavor=row["flavor"],
+                signature=json.loads(row["signature"]) if row["signature"] else None,
+                status=row["status"],
+                description=row["description"],
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                tags=tags.get(row["id"], {}),
+                aliases=tuple(sorted(a for a, v in alias_rows if v == row["version"])),
+            )
+            for row in rows
+        ]
+
+    def set_model_alias(self, name: str, alias: str, version: int, *, project: str = "default") -> None:
+        self.get_model_version(name, version, project=project)
+        a = t.model_aliases
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.alias == alias))
+            c.execute(sa.insert(a).values(model_id=mid, alias=alias, version=int(version)))
+
+    def delete_model_alias(self, name: str, alias: str, *, project: str = "default") -> None:
+        a = t.model_aliases
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            if c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.alias == alias)).rowcount == 0:
+                raise NotFoundError(f"model {name!r} has no alias @{alias}")
+
+    def get_model_version_by_alias(self, name: str, alias: str, *, project: str = "default") -> ModelVersion:
+        a = t.model_aliases
+        with self._read() as c:
+            mid = self._model_id(c, name, project)
+            version = c.execute(
+                sa.select(a.c.version).where(a.c.model_id == mid, a.c.alias == alias)
+            ).scalar()
+        if version is None:
+            raise NotFoundError(
+                f"model {name!r} has no alias @{alias}; `keel models alias {name} {alias} VERSION` sets it"
+            )
+        return self.get_model_version(name, version, project=project)
+
+    def set_model_version_tags(
+        self, name: str, version: int, tags: Mapping[str, str], *, project: str = "default"
+    ) -> None:
+        mv, mt = t.model_versions, t.model_version_tags
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            vid = c.execute(sa.select(mv.c.id).where(mv.c.model_id == mid, mv.c.version == version)).scalar()
+            if vid is None:
+                raise NotFoundError(f"model {name!r} has no version {version}")
+            for key, value in tags.items():
+                c.execute(sa.delete(mt).where(mt.c.model_version_id == vid, mt.c.key == key))
+                c.execute(
+                    sa.insert(mt).values(
+                        model_version_id=vid,
+                        key=limits.check_key(key, "tag key"),
+                        value=limits.check_tag_value(key, value),
+                    )
+                )
+
+    # -- comments ----------------------------------------------------------------------------
+    def add_comment(
+        self, target_type: str, target_id: str, body: str, *, author: str | None = None
+    ) -> Comment:
+        if target_type not in {"run", "model_version"}:
+            raise InvalidInputError("comments attach to a 'run' or a 'model_version'")
+        if not body.strip():
+            raise InvalidInputError("a comment needs some text")
+        if len(body) > limits.MAX_COMMENT_LENGTH:
+            from keel.errors import LimitExceededError
+
+            raise LimitExceededError(
+                f"comment is {len(body):,} characters; the limit is {limits.MAX_COMMENT_LENGTH:,}",
+                limit=limits.MAX_COMMENT_LENGTH,
+                actual=len(body),
+                what="comment",
+            )
+        if target_type == "run":
+            self.get_run(target_id)
+        else:
+            name, _, version = target_id.rpartition("/")
+            self.get_model_version(name, int(version))
+        stamp = now_ms()
+        author = author or _current_user()
+        with self._write() as c:
+            cid = c.execute(
+                sa.insert(t.comments).values(
+                    target_type=target_type,
+                    target_id=target_id,
+                    author=author,
+                    body=body,
+                    created_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return Comment(int(cid), target_type, target_id, author, body, stamp)
+
+    def list_comments(self, target_type: str, target_id: str) -> list[Comment]:
+        cm = t.comments
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(cm)
+                .where(cm.c.target_type == target_type, cm.c.target_id == target_id)
+                .order_by(cm.c.id)
+            ).all()
+        return [Comment(*row) for row in rows]
+
+
+# -- search compilation ------------------------------------------------------------------------
+
+
+def _compile(node: Node) -> Any:
+    if isinstance(node, And):
+        return sa.and_(*(_compile(p) for p in node.parts))
+    if isinstance(node, Or):
+        return sa.or_(*(_compile(p) for p in node.parts))
+    return _comparison(node)
+
+
+_ATTRIBUTE_COLUMNS = {
+    "run_id": "run_id",
+    "run_name": "name",
+    "status": "status",
+    "user": "user",
+    "host": "host",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "experiment_id": "experiment_id",
+    "lifecycle_stage": "lifecycle",
+    "git_commit": "git_commit",
+    "cost_usd": "cost_usd",
+}
+
+
+def _apply(column: Any, op: str, value: Any) -> Any:
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "LIKE":
+        return column.like(value)
+    if op == "ILIKE":
+        return sa.func.lower(column).like(sa.func.lower(value))
+    if op == "IN":
+        return column.in_(list(value))
+    if op == "NOT IN":
+        return column.not_in(list(value))
+    raise AssertionError(op)  # pragma: no cover
+
+
+def _comparison(node: Comparison) -> Any:
+    r = t.runs
+    if node.entity == "attributes":
+        column = getattr(r.c, _ATTRIBUTE_COLUMNS[node.key])
+        value = node.value
+        if node.key == "experiment_id":
+            value = (
+                tuple(_int_id(v) for v in value)
+                if isinstance(value, tuple)
+                else (None if value is None else _int_id(value))
+            )
+        if node.op == "IS NULL":
+            return column.is_(None)
+        if node.op == "IS NOT NULL":
+            return column.is_not(None)
+        return _apply(column, node.op, value)
+    if node.entity == "datasets":
+        d, ri = t.datasets, t.run_inputs
+        column = ri.c.context if node.key == "context" else getattr(d.c, node.key)
+        inner = (
+            sa.select(ri.c.run_pk)
+            .join(d, d.c.id == ri.c.dataset_id)
+            .where(_apply(column, node.op, node.value))
+        )
+        return r.c.pk.in_(inner)
+    table = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}[node.entity]
+    exists = sa.select(table.c.run_pk).where(table.c.key == node.key)
+    if node.op == "IS NULL":
+        return r.c.pk.not_in(exists)
+    if node.op == "IS NOT NULL":
+        return r.c.pk.in_(exists)
+    if node.op == "!=":
+        # MLflow semantics: a run without the key does not match `key != x`
+        return r.c.pk.in_(exists.where(table.c.value != node.value))
+    return r.c.pk.in_(exists.where(_apply(table.c.value, node.op, node.value)))
+
+
+def _order_column(query: Any, order: OrderBy, index: int) -> tuple[Any, Any]:
+    r = t.runs
+    if order.entity == "attributes":
+        return query, getattr(r.c, _ATTRIBUTE_COLUMNS[order.key])
+    table = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}[order.entity]
+    alias = table.alias(f"o{index}")
+    query = query.outerjoin(alias, sa.and_(alias.c.run_pk == r.c.pk, alias.c.key == order.key))
+    return query, alias.c.value
+
+
+def _int_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{value!r} is not an experiment id (a whole number)") from None
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+        if offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInputError("invalid page token: pass the token of the previous page unchanged") from None
+
+
+def _dataset(row: Mapping[str, Any]) -> Dataset:
+    return Dataset(
+        row["id"],
+        row["name"],
+        row["fingerprint"],
+        json.loads(row["schema"]) if row["schema"] else None,
+        row["row_count"],
+        row["source"],
+        row["created_at"],
+        row["profile_sha256"],
+        row.get("context"),
+    )
+
+
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def _current_user() -> str:
+    for name in ("KEEL_USER", "USER", "LOGNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

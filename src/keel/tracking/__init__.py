@@ -1,0 +1,1 @@
+"""Tracking: runs, metrics, system metrics and cost, lineage and the registry client."""

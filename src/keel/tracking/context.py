@@ -1,0 +1,96 @@
+"""Everything a client needs for one store, built once per process and tracking URI."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keel.artifacts import ArtifactStore
+from keel.config import Settings
+from keel.naming import NamingConvention
+from keel.store.base import default_locations, open_store
+
+__all__ = ["Context", "get_context", "reset_contexts"]
+
+
+@dataclass
+class Context:
+    settings: Settings
+    tracking_uri: str
+    artifact_uri: str
+    keel_dir: Path
+    store: Any
+    artifacts: ArtifactStore
+    naming: NamingConvention
+    _writer: Any = None
+
+    @property
+    def writer(self) -> Any:
+        if self._writer is None:
+            from keel.tracking.writer import MetricWriter
+
+            with _lock:
+                if self._writer is None:
+                    spool_dir = (
+                        Path(self.settings.spool_dir) if self.settings.spool_dir else self.keel_dir / "spool"
+                    )
+                    self._writer = MetricWriter(
+                        self.store,
+                        spool_dir,
+                        flush_interval=self.settings.flush_interval,
+                        commit_interval=self.settings.commit_interval,
+                        heartbeat_interval=self.settings.heartbeat_interval,
+                    )
+        return self._writer
+
+    def recover(self) -> int:
+        """Replay spools that dead processes left for this store (done when the writer starts)."""
+        return int(self.writer.recovered)
+
+
+_lock = threading.RLock()
+_contexts: dict[tuple[str | None, str | None, str | None, str], Context] = {}
+
+
+def get_context(
+    tracking_uri: str | None = None, artifact_uri: str | None = None, project: str | None = None
+) -> Context:
+    key = (tracking_uri, artifact_uri, project, os.getcwd())
+    with _lock:
+        context = _contexts.get(key)
+        if context is not None:
+            return context
+        settings = Settings.load(
+            overrides={
+                "tracking_uri": tracking_uri,
+                "artifact_uri": artifact_uri,
+                "project": project,
+            }
+        )
+        tracking, artifacts, keel_dir = default_locations(settings)
+        context = Context(
+            settings=settings,
+            tracking_uri=tracking,
+            artifact_uri=artifacts,
+            keel_dir=keel_dir,
+            store=open_store(tracking),
+            artifacts=ArtifactStore(artifacts),
+            naming=NamingConvention(settings.naming, settings.project),
+        )
+        _contexts[key] = context
+        return context
+
+
+def reset_contexts() -> None:
+    """Flush and forget every context and store (tests; also after fork in a child)."""
+    from keel.store.base import forget_stores
+
+    with _lock:
+        for context in _contexts.values():
+            if context._writer is not None:
+                context._writer.close()
+        _contexts.clear()
+        forget_stores()

@@ -1,0 +1,55 @@
+"""Where a run comes from: the git commit (and whether the tree was dirty) and the entry point."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["entry_point", "git_info"]
+
+
+def git_info(cwd: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git work tree holding ``cwd``; (None, None) outside git."""
+    git = shutil.which("git")
+    if git is None:
+        return None, None
+    try:
+        commit = subprocess.run(
+            [git, "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            [git, "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return commit.stdout.strip() or None, dirty
+
+
+def entry_point() -> str:
+    """The script or module that started this process, as the user typed it."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return f"python -m {spec.name.removesuffix('.__main__')}"
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not argv0 or argv0 == "-c":
+        return "<interactive>" if not argv0 else "python -c"
+    try:
+        return str(Path(argv0).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return argv0

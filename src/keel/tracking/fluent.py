@@ -1,0 +1,402 @@
+"""The fluent API: ``with keel.start_run(): keel.log_metric(...)``.
+
+The active run is process-wide (a stack, for nested runs). ``log_metric`` is the hot path: it checks
+the key once per run, stamps the time and appends to an in-memory queue; the background writer does
+the rest (see ``keel.tracking.writer``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback as traceback_module
+from collections.abc import Mapping
+from types import FrameType, TracebackType
+from typing import Any
+
+from keel import limits
+from keel.clock import now_ms
+from keel.entities import Run, RunStatus
+from keel.errors import InvalidInputError, KeelError
+from keel.tracking.client import Client, ModelInfo
+from keel.tracking.environment import entry_point, git_info
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "end_run",
+    "flush",
+    "log_artifact",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "log_table",
+    "log_text",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+log = logging.getLogger("keel")
+
+_stack: list[ActiveRun] = []
+_stack_lock = threading.RLock()
+_time_ns = time.time_ns
+_to_float = limits.to_float
+
+
+class ActiveRun:
+    """A run this process is logging to. Use it as a context manager; it ends the run on exit:
+    FINISHED, FAILED (with the traceback) on an exception, KILLED on KeyboardInterrupt."""
+
+    def __init__(self, client: Client, run: Run, *, system_metrics: bool):
+        self.client = client
+        self.run_id = run.run_id
+        self.info = run
+        self._writer = client._context.writer
+        self._queues = self._writer.attach(run.run_id)
+        self._ended = False
+        self._sampler: Any = None
+        if system_metrics:
+            self._start_sampler()
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(run_id={self.run_id!r}, name={self.info.name!r})"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.end(RunStatus.FINISHED)
+        elif issubclass(kind, KeyboardInterrupt | SystemExit) and not (
+            isinstance(error, SystemExit) and error.code in (0, None)
+        ):
+            self.end(RunStatus.KILLED)
+        elif isinstance(error, SystemExit):
+            self.end(RunStatus.FINISHED)
+        else:
+            text = "".join(traceback_module.format_exception(kind, error, tb))
+            self.end(RunStatus.FAILED, traceback=text)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def _start_sampler(self) -> None:
+        from keel.tracking.system import SystemSampler
+
+        settings = self.client._context.settings
+        queues = self._queues
+        counter = [0]
+
+        def on_sample(metrics: Mapping[str, float], stamp: int) -> None:
+            step = counter[0]
+            counter[0] += 1
+            for key, value in metrics.items():
+                queue = queues.get(key) or queues.setdefault(key, collections.deque())
+                queue.append((float(value), step, stamp))
+
+        self._sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
+        note = self._sampler.gpu_note
+        if note:
+            log.info("keel: %s", note)
+            self.client.set_tag(self.run_id, "keel.gpu", note)
+        self._sampler.start()
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED, traceback: str | None = None) -> None:
+        """Flush everything logged, record cost, and mark the run ``status``."""
+        if self._ended:
+            return
+        self._ended = True
+        cost = None
+        if self._sampler is not None:
+            try:
+                self._sampler.stop()
+                from keel.tracking.cost import estimate_cost
+
+                cost = estimate_cost(self._sampler.usage, self.client._context.settings.prices)
+            except Exception as exc:  # cost is best effort; never fail the run for it
+                log.warning("keel: could not estimate the cost of run %s: %s", self.run_id, exc)
+        self._writer.detach(self.run_id)
+        self.client.store.update_run(
+            self.run_id,
+            status=RunStatus(status),
+            end_time=now_ms(),
+            traceback=traceback,
+            cost_usd=cost.total_usd if cost else None,
+            cost_detail=cost.as_dict() if cost else None,
+        )
+        with _stack_lock:
+            if self in _stack:
+                _stack.remove(self)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def _new_key(self, key: str) -> collections.deque[tuple[float, int, int]]:
+        limits.check_key(key, "metric key")
+        return self._queues.setdefault(key, collections.deque())
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    *,
+    run_id: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    system_metrics: bool | None = None,
+    tracking_uri: str | None = None,
+    description: str | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run.
+
+    >>> with keel.start_run(experiment="churn", name="baseline") as run:
+    ...     keel.log_param("lr", 0.01)
+    ...     keel.log_metric("loss", 0.25, step=1)
+
+    A second ``start_run`` while one is active needs ``nested=True``; the new run records the active
+    one as its parent. System metrics (CPU, memory, disk, network, GPU) are sampled for top-level
+    runs unless ``system_metrics=False`` or the ``system_metrics`` setting is off.
+    """
+    with _stack_lock:
+        if _stack and not nested:
+            raise InvalidInputError(
+                f"run {_stack[-1].run_id} is already active; end it first, or pass nested=True to "
+                "start a child run"
+            )
+        client = Client(tracking_uri)
+        settings = client._context.settings
+        if run_id is not None:
+            run = client.get_run(run_id)
+            client.store.update_run(run_id, status=RunStatus.RUNNING)
+            run = client.get_run(run_id)
+        else:
+            commit, dirty = git_info()
+            all_tags = dict(tags or {})
+            if description:
+                all_tags["keel.note"] = description
+            run = client.create_run(
+                experiment,
+                name,
+                tags=all_tags,
+                parent_run_id=_stack[-1].run_id if _stack else None,
+                pid=os.getpid(),
+                git_commit=commit,
+                git_dirty=dirty,
+                entry_point=entry_point(),
+            )
+        sample = settings.system_metrics if system_metrics is None else system_metrics
+        active = ActiveRun(client, run, system_metrics=bool(sample) and not _stack)
+        _stack.append(active)
+        _install_handlers()
+    if params:
+        log_params(params)
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run, or ``None``."""
+    return _stack[-1] if _stack else None
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the innermost active run."""
+    if _stack:
+        _stack[-1].end(status)
+
+
+def _current() -> ActiveRun:
+    if _stack:
+        return _stack[-1]
+    # like MLflow: logging with no active run starts one in the default experiment
+    return start_run()
+
+
+def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+    """Log one metric point; returns at once (the write happens in the background)."""
+    run = _stack[-1] if _stack else _current()
+    queue = run._queues.get(key)
+    if queue is None:
+        queue = run._new_key(key)
+    if value.__class__ is not float:
+        value = _to_float(key, value)
+    if step.__class__ is not int:
+        step = _to_step(step)
+    queue.append((value, step, _time_ns() // 1_000_000 if timestamp is None else int(timestamp)))
+
+
+def log_metrics(metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:
+    """Log several metrics at the same step."""
+    stamp = _time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+    for key, value in metrics.items():
+        log_metric(key, value, step, stamp)
+
+
+def _to_step(step: Any) -> int:
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise InvalidInputError(f"step must be a whole number, not {step!r}")
+    return int(step)
+
+
+def log_param(key: str, value: Any) -> None:
+    run = _current()
+    run.client.log_params(run.run_id, {key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    run = _current()
+    run.client.log_params(run.run_id, params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    run = _current()
+    run.client.set_tags(run.run_id, {key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    run = _current()
+    run.client.set_tags(run.run_id, tags)
+
+
+def log_artifact(local_path: str | os.PathLike[str], name: str | None = None) -> list[Any]:
+    """Store a file or folder as artifacts of the active run."""
+    run = _current()
+    return run.client.log_artifact(run.run_id, local_path, name)
+
+
+def log_text(text: str, name: str) -> Any:
+    run = _current()
+    return run.client.log_text(run.run_id, text, name)
+
+
+def log_dict(data: Any, name: str) -> Any:
+    run = _current()
+    return run.client.log_dict(run.run_id, data, name)
+
+
+def log_figure(figure: Any, name: str) -> Any:
+    run = _current()
+    return run.client.log_figure(run.run_id, figure, name)
+
+
+def log_table(table: Any, name: str) -> Any:
+    run = _current()
+    return run.client.log_table(run.run_id, table, name)
+
+
+def log_input(
+    data: Any, name: str | None = None, context: str = "training", source: str | None = None
+) -> Any:
+    """Record the dataset version the active run reads (lineage from data to model)."""
+    run = _current()
+    return run.client.log_input(run.run_id, data, name=name, context=context, source=source)
+
+
+def log_model(
+    model: Any,
+    name: str = "model",
+    *,
+    flavor: str | None = None,
+    input_example: Any = None,
+    trust: bool = False,
+    registered_model_name: str | None = None,
+) -> ModelInfo:
+    """Save a model in its safe format as artifacts of the active run; optionally register it."""
+    run = _current()
+    return run.client.log_model(
+        run.run_id,
+        model,
+        name,
+        flavor=flavor,
+        input_example=input_example,
+        trust=trust,
+        registered_model_name=registered_model_name,
+    )
+
+
+def flush() -> None:
+    """Block until every point logged so far is in the store."""
+    for run in list(_stack):
+        run.flush()
+
+
+# -- process lifecycle ---------------------------------------------------------------------------
+
+_handlers_installed = False
+
+
+def _install_handlers() -> None:
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    atexit.register(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    hook = sys.excepthook
+
+    def _excepthook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback_module.format_exception(kind, error, tb))
+        _end_all(RunStatus.FAILED, traceback=text)
+        hook(kind, error, tb)
+
+    sys.excepthook = _excepthook
+
+
+def _end_all(status: RunStatus, traceback: str | None = None) -> None:
+    for run in reversed(list(_stack)):
+        try:
+            run.end(status, traceback=traceback)
+        except KeelError as exc:
+            log.warning("keel: could not end run %s: %s", run.run_id, exc)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _end_all(RunStatus.KILLED)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _at_exit() -> None:
+    _end_all(RunStatus.FINISHED)
+    from keel.tracking.context import _contexts
+
+    for context in list(_contexts.values()):
+        if context._writer is not None:
+            context._writer.close()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child shares nothing live with its parent: no writer thread, no sampler, no run.
+    global _handlers_installed
+    _stack.clear()
+    from keel.store import base
+    from keel.tracking import context
+
+    context._contexts.clear()
+    base._open.clear()
+    _handlers_installed = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

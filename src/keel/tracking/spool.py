@@ -1,0 +1,167 @@
+"""The crash-safe spool: an append-only file of metric batches not yet known to be in the store.
+
+Each record is ``magic | payload length | crc32 | payload``; the payload carries a batch id, the run
+id and one packed chunk per metric key. The writer appends a record within ``flush_interval`` of the
+points being logged, commits it to the store, and truncates the file once every record in it is
+committed. A process killed in between leaves a spool behind; the next keel client that opens the
+same store replays it. Batch ids make the replay exactly-once: a batch the store already has is
+skipped.
+
+The owning process holds an exclusive ``flock`` on its spool, so a replay never touches the spool
+of a live process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from keel.ids import new_id
+from keel.store.metrics import Chunk
+
+__all__ = ["Spool", "SpoolRecord", "replay_spools", "spool_prefix"]
+
+log = logging.getLogger("keel.spool")
+
+_MAGIC = b"KSP1"
+_HEADER = struct.Struct("<4sII")
+_CHUNK_HEADER = struct.Struct("<HIqq")
+
+
+@dataclass
+class SpoolRecord:
+    batch_id: str
+    run_id: str
+    chunks: list[Chunk]
+
+    @property
+    def points(self) -> int:
+        return sum(chunk.count for chunk in self.chunks)
+
+    def encode(self) -> bytes:
+        parts = [
+            self.batch_id.encode("ascii"),
+            self.run_id.encode("ascii"),
+            struct.pack("<I", len(self.chunks)),
+        ]
+        for chunk in self.chunks:
+            key = chunk.key.encode("utf-8")
+            parts.append(_CHUNK_HEADER.pack(len(key), chunk.count, chunk.min_step, chunk.max_step))
+            parts.extend((key, chunk.steps, chunk.timestamps, chunk.values))
+        payload = b"".join(parts)
+        return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+    @classmethod
+    def decode(cls, payload: bytes) -> SpoolRecord:
+        batch_id = payload[:32].decode("ascii")
+        run_id = payload[32:64].decode("ascii")
+        (count,) = struct.unpack_from("<I", payload, 64)
+        offset = 68
+        chunks = []
+        for _ in range(count):
+            key_len, points, min_step, max_step = _CHUNK_HEADER.unpack_from(payload, offset)
+            offset += _CHUNK_HEADER.size
+            key = payload[offset : offset + key_len].decode("utf-8")
+            offset += key_len
+            size = 8 * points
+            steps = payload[offset : offset + size]
+            stamps = payload[offset + size : offset + 2 * size]
+            values = payload[offset + 2 * size : offset + 3 * size]
+            offset += 3 * size
+            chunks.append(Chunk(key, steps, stamps, values, points, min_step, max_step))
+        return cls(batch_id, run_id, chunks)
+
+
+def spool_prefix(store_url: str) -> str:
+    return hashlib.sha1(store_url.encode()).hexdigest()[:12]
+
+
+class Spool:
+    """This process's spool file for one store, locked for as long as the process lives."""
+
+    def __init__(self, directory: Path, store_url: str):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{spool_prefix(store_url)}-{os.getpid()}-{new_id()[:8]}.spool"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.size = 0
+
+    def append(self, record: SpoolRecord) -> None:
+        data = record.encode()
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+    def clear(self) -> None:
+        """Every record is in the store: start the file afresh."""
+        if self.size:
+            os.ftruncate(self._fd, 0)
+            self.size = 0
+
+    def close(self, remove: bool = True) -> None:
+        if self._fd < 0:
+            return
+        if remove and self.size == 0:
+            self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = -1
+
+
+def read_records(path: Path) -> Iterator[SpoolRecord]:
+    """Valid records in order; a torn record at the end (the process died mid-write) ends the file."""
+    data = path.read_bytes()
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        magic, length, crc = _HEADER.unpack_from(data, offset)
+        payload = data[offset + _HEADER.size : offset + _HEADER.size + length]
+        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+            log.warning("spool %s: stopped at a torn or damaged record at byte %d", path, offset)
+            return
+        yield SpoolRecord.decode(payload)
+        offset += _HEADER.size + length
+
+
+def replay_spools(directory: Path, store: object) -> int:
+    """Commit what dead processes left in their spools for ``store``; return the points recovered."""
+    from keel.errors import NotFoundError
+
+    if not directory.is_dir():
+        return 0
+    recovered = 0
+    prefix = spool_prefix(store.url)  # type: ignore[attr-defined]
+    for path in sorted(directory.glob(f"{prefix}-*.spool")):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its process is alive and owns it
+            for record in read_records(path):
+                try:
+                    if store.write_metric_batch(record.batch_id, record.run_id, record.chunks):  # type: ignore[attr-defined]
+                        recovered += record.points
+                except NotFoundError:
+                    log.warning(
+                        "spool %s: run %s no longer exists; %d points dropped",
+                        path,
+                        record.run_id,
+                        record.points,
+                    )
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    if recovered:
+        log.info("recovered %d metric points from spools of processes that died", recovered)
+    return recovered

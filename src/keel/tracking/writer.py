@@ -1,0 +1,212 @@
+"""The background writer: moves logged points from memory to the spool to the store.
+
+``log_metric`` appends a tuple to a per-run ``deque`` and returns; nothing on that path touches a
+file, a lock or the network. One daemon thread per store then, every ``flush_interval``, drains the
+queues, packs the points into chunks and appends them to the spool (so a ``kill -9`` loses at most
+that interval), and every ``commit_interval`` writes the spooled batches to the store. It also sends
+the heartbeats of the runs it serves. A store that is unreachable or locked is retried with backoff;
+the training script never sees the error, only a warning in the log.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from array import array
+from itertools import repeat
+from operator import call, itemgetter
+from pathlib import Path
+from typing import Any
+
+from keel.ids import new_id
+from keel.store.metrics import Chunk
+from keel.tracking.spool import Spool, SpoolRecord, replay_spools
+
+__all__ = ["MetricWriter"]
+
+log = logging.getLogger("keel.writer")
+
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
+
+#: points per spool record / store batch
+MAX_BATCH_POINTS = 200_000
+
+
+class MetricWriter:
+    def __init__(
+        self,
+        store: Any,
+        spool_dir: Path,
+        *,
+        flush_interval: float,
+        commit_interval: float,
+        heartbeat_interval: float,
+    ):
+        self.store = store
+        self.spool_dir = spool_dir
+        self.flush_interval = flush_interval
+        self.commit_interval = commit_interval
+        self.heartbeat_interval = heartbeat_interval
+        #: run id -> metric key -> queue of (value, step, timestamp)
+        self.queues: dict[str, dict[str, collections.deque[tuple[float, int, int]]]] = {}
+        self._heartbeats: dict[str, float] = {}
+        self._pending: list[SpoolRecord] = []
+        self._spool: Spool | None = None
+        self._lock = threading.Lock()  # serialises cycles (thread vs. flush() on a dead thread)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._requested = 0
+        self._completed = 0
+        self._done = threading.Condition()
+        self._last_commit = 0.0
+        self._failures = 0
+        self._next_retry = 0.0
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self.recovered = replay_spools(spool_dir, store)
+
+    # -- runs --------------------------------------------------------------------------------
+    def attach(self, run_id: str) -> dict[str, collections.deque[tuple[float, int, int]]]:
+        """The run's queues, one per metric key; callers add keys with ``setdefault``."""
+        queue = self.queues.get(run_id)
+        if queue is None:
+            queue = self.queues[run_id] = {}
+        self._heartbeats[run_id] = time.monotonic()
+        self._ensure_thread()
+        return queue
+
+    def detach(self, run_id: str) -> None:
+        """Flush the run's points and stop its heartbeat."""
+        self.flush()
+        self._heartbeats.pop(run_id, None)
+        queues = self.queues.get(run_id)
+        if queues is not None and not any(queues.values()):
+            self.queues.pop(run_id, None)
+
+    # -- flushing ----------------------------------------------------------------------------
+    def flush(self, timeout: float = 120.0) -> bool:
+        """Block until every point appended so far is in the store (or ``timeout`` passes)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._cycle(force=True)
+            return not self._pending and not any(q for qs in self.queues.values() for q in qs.values())
+        with self._done:
+            self._requested += 1
+            target = self._requested
+            self._wake.set()
+            return self._done.wait_for(lambda: self._completed >= target, timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="keel-writer", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            with self._done:
+                target = self._requested
+            try:
+                self._cycle(force=target > self._completed)
+            except Exception:  # never let the thread die; points stay queued or spooled
+                log.exception("keel writer cycle failed; will retry")
+            if target > self._completed and not self._pending:
+                with self._done:
+                    self._completed = target
+                    self._done.notify_all()
+            elif target > self._completed:
+                time.sleep(min(1.0, 0.05 * 2 ** min(self._failures, 5)))
+
+    def close(self) -> None:
+        self.flush(timeout=30)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._spool is not None:
+            self._spool.close(remove=not self._pending)
+            self._spool = None
+
+    # -- one cycle ---------------------------------------------------------------------------
+    def _cycle(self, force: bool = False) -> None:
+        with self._lock:
+            self._drain()
+            now = time.monotonic()
+            if self._pending and (force or now - self._last_commit >= self.commit_interval):
+                if force or now >= self._next_retry:
+                    self._commit()
+            self._beat(now)
+
+    def _drain(self) -> None:
+        for run_id, keyed in list(self.queues.items()):
+            chunks: list[Chunk] = []
+            size = 0
+            for key, queue in list(keyed.items()):
+                count = len(queue)
+                while count:
+                    take = min(count, MAX_BATCH_POINTS - size)
+                    points = list(map(call, repeat(queue.popleft, take)))
+                    count -= take
+                    chunks.append(
+                        Chunk.from_lists(
+                            key,
+                            array("q", map(_second, points)),
+                            array("q", map(_third, points)),
+                            array("d", map(_first, points)),
+                        )
+                    )
+                    size += take
+                    if size >= MAX_BATCH_POINTS:
+                        self._spool_record(run_id, chunks)
+                        chunks, size = [], 0
+            if chunks:
+                self._spool_record(run_id, chunks)
+
+    def _spool_record(self, run_id: str, chunks: list[Chunk]) -> None:
+        record = SpoolRecord(new_id(), run_id, chunks)
+        if self._spool is None:
+            self._spool = Spool(self.spool_dir, self.store.url)
+        self._spool.append(record)
+        self._pending.append(record)
+
+    def _commit(self) -> None:
+        while self._pending:
+            record = self._pending[0]
+            try:
+                self.store.write_metric_batch(record.batch_id, record.run_id, record.chunks)
+            except Exception as exc:
+                from keel.errors import NotFoundError
+
+                if isinstance(exc, NotFoundError):
+                    log.warning("run %s was deleted; dropping %d points", record.run_id, record.points)
+                    self._pending.pop(0)
+                    continue
+                self._failures += 1
+                self._next_retry = time.monotonic() + min(30.0, 0.1 * 2 ** min(self._failures, 8))
+                if self._failures in (1, 10) or self._failures % 100 == 0:
+                    log.warning(
+                        "keel cannot write metrics to %s yet (%s); they are safe in %s and will be retried",
+                        self.store.url,
+                        exc,
+                        self.spool_dir,
+                    )
+                return
+            self._pending.pop(0)
+        self._failures = 0
+        self._last_commit = time.monotonic()
+        if self._spool is not None:
+            self._spool.clear()
+
+    def _beat(self, now: float) -> None:
+        for run_id, last in list(self._heartbeats.items()):
+            if now - last >= self.heartbeat_interval:
+                try:
+                    self.store.heartbeat(run_id)
+                    if run_id in self._heartbeats:
+                        self._heartbeats[run_id] = now
+                except Exception as exc:  # a missed heartbeat is retried next cycle
+                    log.debug("heartbeat for %s failed: %s", run_id, exc)
