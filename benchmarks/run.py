@@ -517,9 +517,7 @@ def make_row(
         error = first_error(results) or "no result"
     notes = list(notes or [])
     if status == "ok" and len(ok) < len(results):
-        notes.append(
-            f"{len(results) - len(ok)} of {len(results)} repeats failed: {first_error(results)}"
-        )
+        notes.append(f"{len(results) - len(ok)} of {len(results)} repeats failed: {first_error(results)}")
     row: dict[str, Any] = {
         "case": case,
         "peer": peer,
@@ -531,9 +529,7 @@ def make_row(
         "repeats_ok": len(ok),
         "wall": {"value": wall[0], "kind": wall[1]} if wall and status == "ok" else None,
         "cpu": {"value": cpu[0], "kind": cpu[1]} if cpu and status == "ok" else None,
-        "headline": (
-            {"value": headline[0], "kind": headline[1]} if headline and status == "ok" else None
-        ),
+        "headline": ({"value": headline[0], "kind": headline[1]} if headline and status == "ok" else None),
         "headline_text": headline_text if status == "ok" else None,
         "target": None,
         "meets_target": None,
@@ -556,9 +552,7 @@ def make_row(
                 }[t["op"]]
     s.rows.append(row)
     tag = status if status == "ok" else f"{status}: {str(error)[:160]}"
-    shown = headline_text or (
-        fmt_value(row["wall"]["value"], row["wall"]["kind"]) if row["wall"] else ""
-    )
+    shown = headline_text or (fmt_value(row["wall"]["value"], row["wall"]["kind"]) if row["wall"] else "")
     log(f"  -> {peer:6s} {name} [{size}]: {shown} ({tag})")
     return row
 
@@ -738,9 +732,7 @@ def case_ingest(s: Session, peers: list[Peer]) -> None:
         notes = []
         stored, expected = vals(res, "stored_key0"), vals(res, "expected_key0")
         if stored and expected and min(stored) < max(expected):
-            notes.append(
-                f"only {int(min(stored)):,} of {int(max(expected)):,} points of k0 stored!"
-            )
+            notes.append(f"only {int(min(stored)):,} of {int(max(expected)):,} points of k0 stored!")
         if c == "ingest_loop":
             name = "ingest: log_metric loop + flush (10 keys)"
             size = f"{fmt_int(params['points'])} points"
@@ -754,8 +746,7 @@ def case_ingest(s: Session, peers: list[Peer]) -> None:
             name = "ingest: client.log_batch"
             size = f"{fmt_int(params['points'])} points, batches of {fmt_int(params['batch'])}"
             notes.append(
-                f"building the Metric objects (not timed): "
-                f"{fmt_time(med(vals(res, 'build', 'wall_s')))}"
+                f"building the Metric objects (not timed): {fmt_time(med(vals(res, 'build', 'wall_s')))}"
             )
             compare = "ingest: log_batch"
         make_row(
@@ -782,10 +773,8 @@ def case_history(s: Session, peers: list[Peer]) -> None:
         log(f"get_metric_history {p.name}: populate {sizes}, {reps} repeats")
         cwd = s.fresh_dir(f"history-{p.name}", p)
         if p.name == "mlflow":
-            pops = [
-                s.worker(p, "history_populate", {"points": n, "batch": batch}, cwd) for n in sizes
-            ]
-            run_ids = {str(n): r.get("run_id") for n, r in zip(sizes, pops)}
+            pops = [s.worker(p, "history_populate", {"points": n, "batch": batch}, cwd) for n in sizes]
+            run_ids = {str(n): r.get("run_id") for n, r in zip(sizes, pops, strict=True)}
             pop_err = first_error(pops)
         else:
             pop = s.worker(p, "history_populate", {"points": sizes, "batch": batch}, cwd)
@@ -996,9 +985,7 @@ def case_concurrency(s: Session, peers: list[Peer]) -> None:
         if locked:
             notes.append(f"'database is locked' appears {locked}× in the workers' stderr")
         if any(r["count_error"] for r in ok):
-            notes.append(
-                f"counting failed: {next(r['count_error'] for r in ok if r['count_error'])}"
-            )
+            notes.append(f"counting failed: {next(r['count_error'] for r in ok if r['count_error'])}")
         rates = [r["stored"] / r["phase_wall_s"] for r in ok if r["stored"]]
         if rates:
             notes.append(f"aggregate stored points/s: {fmt_rate(med(rates))}")
@@ -1039,7 +1026,7 @@ def case_sampler(s: Session, peers: list[Peer]) -> None:
                 "on it); run with --mlflow-psutil to measure MLflow's sampler"
             )
             continue
-        for r in range(reps):
+        for _ in range(reps):
             for enabled in (True, False):
                 cwd = s.fresh_dir(f"sampler-{p.name}-{'on' if enabled else 'off'}", p)
                 dirs.append(cwd)
@@ -1067,8 +1054,8 @@ def case_sampler(s: Session, peers: list[Peer]) -> None:
                 compare="sampler overhead",
             )
             continue
-        on = [r for (name, en), r in zip(keys, results) if name == p.name and en]
-        off = [r for (name, en), r in zip(keys, results) if name == p.name and not en]
+        on = [r for (name, en), r in zip(keys, results, strict=True) if name == p.name and en]
+        off = [r for (name, en), r in zip(keys, results, strict=True) if name == p.name and not en]
         c_on, c_off = med(vals(on, "sleep", "cpu_s")), med(vals(off, "sleep", "cpu_s"))
         pct = None
         if c_on is not None and c_off is not None:
@@ -1239,11 +1226,7 @@ def render_md(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"- Machine: {m.get('cpu_model', '?')}, nproc {m.get('nproc')}{cg}, "
         f"{m.get('mem_total_gib', '?')} GiB RAM, {m.get('platform')}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_start'])}"
-        + (
-            f", at end {', '.join(f'{x:.2f}' for x in m['loadavg_end'])}"
-            if m.get("loadavg_end")
-            else ""
-        )
+        + (f", at end {', '.join(f'{x:.2f}' for x in m['loadavg_end'])}" if m.get("loadavg_end") else "")
     )
     fs = m.get("work_fs", {})
     out.append(
@@ -1258,9 +1241,7 @@ def render_md(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             vers = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
             if info.get("keel_file"):
                 vers += f"; imported from `{info['keel_file']}`"
-            out.append(
-                f"- {name}: Python {info.get('python')}, SQLite {info.get('sqlite')}; {vers}"
-            )
+            out.append(f"- {name}: Python {info.get('python')}, SQLite {info.get('sqlite')}; {vers}")
         else:
             out.append(f"- {name}: **not available**: {info.get('error')}")
     out.append("")
@@ -1350,8 +1331,7 @@ def render_md(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "not what is measured). keel creates its store itself in each folder."
     )
     out.append(
-        "- Raw per-repeat numbers, worker logs paths and machine details are in the JSON "
-        "next to this file."
+        "- Raw per-repeat numbers, worker logs paths and machine details are in the JSON next to this file."
     )
     out.append("")
     return "\n".join(out)
@@ -1405,11 +1385,7 @@ def build_peers(args: argparse.Namespace, wanted: list[str], s: Session) -> list
                 )
             )
         else:
-            py = (
-                Path(args.keel_python).absolute()
-                if args.keel_python
-                else REPO / ".venv" / "bin" / "python"
-            )
+            py = Path(args.keel_python).absolute() if args.keel_python else REPO / ".venv" / "bin" / "python"
             err = None if py.exists() else f"{py} not found (create the project venv first)"
             peers.append(
                 Peer(
@@ -1445,10 +1421,7 @@ def build_peers(args: argparse.Namespace, wanted: list[str], s: Session) -> list
                 p.template_db = tdir / "mlflow.db"
                 p.info["store_init_s"] = init.get("init", {}).get("wall_s")
             else:
-                log(
-                    f"MLflow template store failed ({init.get('error')}); "
-                    "each worker will create its own"
-                )
+                log(f"MLflow template store failed ({init.get('error')}); each worker will create its own")
         s.cleanup(cwd)
         state = "ok" if p.info.get("ok") else f"error: {p.info.get('error')}"
         vers = (p.info.get("versions") or {}).get(p.name)
@@ -1467,9 +1440,7 @@ def parse_list(value: str | None, allowed: list[str], what: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--only", help=f"comma-separated cases: {','.join(CASES)}")
     ap.add_argument("--peers", help="comma-separated peers: mlflow,keel (default both)")

@@ -8,7 +8,7 @@ and sets KEEL_SYSTEM_METRICS=false except in the sampler case.
 The keel API used here (and nothing else):
   keel.start_run(experiment=, name=) -> context manager yielding a run with .run_id
   keel.log_metric(key, value, step=)      keel.flush()
-  keel.metric_cls(key, value, step, timestamp_ms)
+  keel.Metric(key, value, step, timestamp_ms)
   keel.Client(): create_experiment(name), create_run(experiment_name, name=) -> Run(.run_id),
                  set_terminated(run_id), log_batch(run_id, metrics=[...], params={...}),
                  get_metric_history(run_id, key[, max_points=]) -> sized history,
