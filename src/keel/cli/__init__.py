@@ -34,8 +34,11 @@ def quickstart(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
-    """Train several scikit-learn models on the breast-cancer data set, track everything, register
-    the best as @champion and print a comparison. Safe to run again."""
+    """Train four scikit-learn models on the breast-cancer data, track them, register the best.
+
+    Logs params, per-iteration metrics, the data set, models, plots, system metrics and cost, then
+    registers the best model as @champion and prints a comparison. Safe to run again.
+    """
     from keel.cli._output import handle_errors
     from keel.cli.quickstart import run_quickstart
 
