@@ -118,7 +118,7 @@ class Settings:
             "commit_interval",
             "system_metrics_interval",
         ):
-            if getattr(settings, name) <= 0:
+            if not getattr(settings, name) > 0:  # "not > 0" also refuses NaN
                 raise ConfigError(f"setting {name} must be a positive number of seconds")
         return settings
 
@@ -141,7 +141,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             if lowered in {"0", "false", "no", "off"}:
                 return False
             raise ValueError(value)
-        return None if value is None else str(value)
+        return None if value is None or value == "" else str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {key} has an invalid value {value!r} (expected {text})") from None
 
@@ -156,7 +156,10 @@ def _prices(value: Any) -> Prices:
         if key == "gpu_hour":
             if not isinstance(item, Mapping):
                 raise ConfigError("prices.gpu_hour must be a table of GPU model = USD per hour")
-            gpu.update({str(k): float(v) for k, v in item.items()})
+            try:
+                gpu.update({str(k).upper(): float(v) for k, v in item.items()})
+            except (TypeError, ValueError):
+                raise ConfigError(f"prices.gpu_hour values must be USD per hour, not {item!r}") from None
         elif key in {"cpu_core_hour", "memory_gb_hour", "gpu_hour_default"}:
             try:
                 kwargs[key] = float(item)

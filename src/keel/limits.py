@@ -41,11 +41,15 @@ def check_key(key: str, what: str = "key") -> str:
             actual=len(key),
             what=what,
         )
-    if not _KEY.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
-        raise InvalidInputError(
-            f"{what} {key!r} has characters outside letters, digits, '_', '-', '.', ' ', ':' and '/' "
-            "(or starts with '/', or has a '..' segment)"
-        )
+    problem = None
+    if not _KEY.fullmatch(key):
+        problem = "has characters outside letters, digits, '_', '-', '.', ' ', ':' and '/'"
+    elif key.startswith("/"):
+        problem = "starts with '/'"
+    elif any(part in {"", ".", ".."} for part in key.split("/")):
+        problem = "has an empty, '.' or '..' segment"
+    if problem:
+        raise InvalidInputError(f"{what} {key!r} {problem}; use a name such as 'val/loss'")
     return key
 
 
@@ -76,11 +80,11 @@ def to_float(key: str, value: object) -> float:
     """A metric value as a float; NaN and infinities are kept as they are."""
     if isinstance(value, float):
         return value
-    if isinstance(value, bool | str | bytes):
+    if isinstance(value, bool | str | bytes) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
         raise InvalidInputError(f"metric {key!r} must be a number, not {type(value).__name__} {value!r}")
     try:
         result = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(
             f"metric {key!r} must be a number, not {type(value).__name__} {value!r}"
         ) from None

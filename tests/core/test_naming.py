@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import keel
 from keel.errors import ConfigError, NameRuleError
 from keel.naming import KINDS, NamingConvention, random_run_name
 
@@ -241,7 +242,7 @@ def test_generated_names_follow_their_own_pattern(kind: str, pattern: str, conte
     assert convention.check(kind, name) == []
 
 
-@pytest.mark.parametrize("kind", ["experiment", "model", "artifact"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_generate_without_a_pattern_is_a_valid_random_name(default: NamingConvention, kind: str) -> None:
     name = default.generate(kind)
     assert default.check(kind, name) == []
@@ -297,7 +298,6 @@ def acme(project: Path) -> Path:
 
 
 def _log_tiny_model() -> str:
-    import keel
     from sklearn.linear_model import LogisticRegression
 
     features = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
@@ -308,8 +308,6 @@ def _log_tiny_model() -> str:
 
 
 def test_register_model_enforces_the_model_pattern(acme: Path) -> None:
-    import keel
-
     run_id = _log_tiny_model()
     client = keel.Client()
     with pytest.raises(NameRuleError, match=r"\{project\}-\{model\}") as caught:
@@ -325,16 +323,12 @@ def test_register_model_enforces_the_model_pattern(acme: Path) -> None:
 
 
 def test_start_run_enforces_run_names(project: Path) -> None:
-    import keel
-
     with pytest.raises(NameRuleError, match="'bad name!!'"):
         keel.start_run(name="bad name!!")
     assert keel.active_run() is None
 
 
 def test_start_run_generates_names_from_the_run_pattern(project: Path) -> None:
-    import keel
-
     (project / "keel.toml").write_text(f'project = "default"\n\n[naming.run]\npattern = "{RUN_PATTERN}"\n')
     with keel.start_run(experiment="sweep") as run:
         name = keel.Client().get_run(run.run_id).name
@@ -343,8 +337,6 @@ def test_start_run_generates_names_from_the_run_pattern(project: Path) -> None:
 
 @pytest.mark.parametrize("name", ["", "bad name!!", "-dash"])
 def test_create_experiment_enforces_experiment_names(project: Path, name: str) -> None:
-    import keel
-
     client = keel.Client()
     with pytest.raises(NameRuleError) as caught:
         client.create_experiment(name)

@@ -254,6 +254,17 @@ class SqlStore:
             self._set_tags(c, int(pk), tags or {})
         return self.get_run(run_id)
 
+    def count_runs(self, experiment_id: str) -> int:
+        with self._read() as c:
+            return int(
+                c.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t.runs)
+                    .where(t.runs.c.experiment_id == int(experiment_id))
+                ).scalar()
+                or 0
+            )
+
     def get_run(self, run_id: str) -> Run:
         with self._read() as c:
             pk = self._run_pk(c, run_id)

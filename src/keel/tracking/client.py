@@ -134,13 +134,13 @@ class Client:
         parent_run_id: str | None = None,
         **fields: Any,
     ) -> Run:
-        experiment_id = self.experiment_id(experiment)
         naming = self._context.naming
+        if name is not None:
+            naming.validate("run", name)  # before anything is created
+        experiment_id = self.experiment_id(experiment)
         if name is None:
             exp = self.get_experiment(experiment_id)
-            name = naming.generate("run", experiment=exp.name)
-        else:
-            naming.validate("run", name)
+            name = naming.generate("run", experiment=exp.name, seq=self.store.count_runs(experiment_id) + 1)
         return self.store.create_run(  # type: ignore[no-any-return]
             experiment_id,
             name,
