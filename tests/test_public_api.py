@@ -83,3 +83,20 @@ def test_unknown_attribute_is_an_attribute_error():
     else:  # pragma: no cover
         raise AssertionError("expected AttributeError")
     assert sys.modules["keel"] is keel
+
+
+def test_lazy_exports_match_all():
+    assert sorted([*keel._EXPORTS, "__version__"]) == keel.__all__
+
+
+def test_sql_store_implements_the_store_protocol():
+    import inspect
+
+    from keel.store.base import Store
+    from keel.store.sql import SqlStore
+
+    declared = {n for n, _ in inspect.getmembers(Store, inspect.isfunction) if not n.startswith("_")}
+    implemented = {n for n, _ in inspect.getmembers(SqlStore, inspect.isfunction) if not n.startswith("_")}
+    assert declared == implemented
+    for name in declared:
+        assert inspect.signature(getattr(Store, name)) == inspect.signature(getattr(SqlStore, name)), name

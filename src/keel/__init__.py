@@ -66,7 +66,14 @@ _EXPORTS: dict[str, str] = {
     "register_model": "keel._api",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "ActiveRun", "Artifact", "Client", "Comment", "Dataset", "Experiment", "KeelError", "LineageEdge",
+    "Metric", "MetricHistory", "ModelInfo", "ModelVersion", "NameRuleError", "NamingConvention",
+    "NotFoundError", "ParamConflictError", "RegisteredModel", "Run", "RunStatus", "Settings", "TrustError",
+    "__version__", "active_run", "end_run", "flush", "load_model", "log_artifact", "log_dict", "log_figure",
+    "log_input", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "log_table",
+    "log_text", "register_model", "set_tag", "set_tags", "start_run",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

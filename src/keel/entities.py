@@ -26,6 +26,7 @@ __all__ = [
     "ModelVersion",
     "RegisteredModel",
     "Run",
+    "RunPage",
     "RunStatus",
 ]
 
@@ -101,6 +102,12 @@ class Run:
     @property
     def system_metrics(self) -> dict[str, float]:
         return {k: m.value for k, m in self.metrics.items() if k.startswith(SYSTEM_METRIC_PREFIX)}
+
+
+class RunPage(list[Run]):
+    """A page of runs; ``token`` fetches the next page (``None`` on the last one)."""
+
+    token: str | None = None
 
 
 class MetricHistory:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from keel.cli._output import console, handle_errors, print_json
@@ -28,7 +30,7 @@ def check(
     settings = Settings.load()
     convention = NamingConvention(settings.naming, settings.project)
     rule = convention.rule(kind)
-    results = []
+    results: list[dict[str, Any]] = []
     for name in names:
         problems = convention.check(kind, name)
         results.append(

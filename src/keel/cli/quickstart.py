@@ -217,8 +217,7 @@ def run_quickstart(
     )
     client.set_model_alias(model_name, "champion", version.version)
     for result in results:
-        run = client.get_run(result["run_id"])
-        result["cost_usd"] = run.cost_usd
+        result["cost_usd"] = client.get_run(result["run_id"]).cost_usd
         result["champion"] = result is best
         result.pop("model")
     if json_output:

@@ -181,6 +181,10 @@ class _Parser:
         position = token.pos if token else len(self.text)
         return FilterSyntaxError(message, text=self.text, position=position)
 
+    def _dotted_continuation(self) -> bool:
+        dot, part = self.peek(), self.peek(1)
+        return dot is not None and dot.text == "." and part is not None and part.kind in {"word", "number"}
+
     def keyword(self, *words: str) -> bool:
         token = self.peek()
         return token is not None and token.kind == "word" and token.text.upper() in words
@@ -235,13 +239,7 @@ class _Parser:
             elif key_token.kind == "word":
                 key = key_token.text
                 # dotted keys such as metrics.val.loss
-                while (
-                    self.peek() is not None
-                    and self.peek().text == "."
-                    and (  # type: ignore[union-attr]
-                        self.peek(1) is not None and self.peek(1).kind in {"word", "number"}  # type: ignore[union-attr]
-                    )
-                ):
+                while self._dotted_continuation():
                     key += "." + self.tokens[self.index + 1].text
                     self.index += 2
             else:

@@ -25,6 +25,7 @@ from keel.entities import (
     ModelVersion,
     RegisteredModel,
     Run,
+    RunPage,
     RunStatus,
 )
 from keel.errors import (
@@ -39,15 +40,9 @@ from keel.store.engine import create_engine, migrate, translate_errors
 from keel.store.metrics import Chunk, decode_special, downsample, encode_special, join_chunks
 from keel.store.search import And, Comparison, Node, Or, OrderBy, parse_filter, parse_order_by
 
-__all__ = ["RunPage", "SqlStore"]
+__all__ = ["SqlStore"]
 
 _IN_CHUNK = 500  # ids per IN (...) list
-
-
-class RunPage(list[Run]):
-    """A page of runs; ``token`` fetches the next page (``None`` on the last one)."""
-
-    token: str | None = None
 
 
 class SqlStore:
@@ -467,11 +462,10 @@ class SqlStore:
                     "timestamp": stamp,
                 }
             )
-        if c.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        statement = insert(t.latest_metrics)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect: Any = sqlite if c.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(t.latest_metrics)
         lm = t.latest_metrics
         newer = sa.or_(
             statement.excluded.step > lm.c.step,
@@ -1178,7 +1172,7 @@ def _decode_token(token: str | None) -> int:
         raise InvalidInputError("invalid page token: pass the token of the previous page unchanged") from None
 
 
-def _dataset(row: Mapping[str, Any]) -> Dataset:
+def _dataset(row: Any) -> Dataset:
     return Dataset(
         row["id"],
         row["name"],

@@ -24,10 +24,12 @@ from keel.entities import (
     ModelVersion,
     RegisteredModel,
     Run,
+    RunPage,
     RunStatus,
 )
 from keel.errors import InvalidInputError, NotFoundError
 from keel.ids import new_id
+from keel.store.base import Store
 from keel.store.metrics import chunks_from_points
 from keel.tracking.context import Context, get_context
 
@@ -64,7 +66,7 @@ class Client:
         self._context.recover()
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self._context.store
 
     @property
@@ -89,14 +91,14 @@ class Client:
         ).experiment_id
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return self.store.get_experiment(experiment_id)  # type: ignore[no-any-return]
+        return self.store.get_experiment(experiment_id)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self.store.get_experiment_by_name(name, project=self.project)  # type: ignore[no-any-return]
+        return self.store.get_experiment_by_name(name, project=self.project)
 
     def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
         return self.store.list_experiments(
-            project=self.project,  # type: ignore[no-any-return]
+            project=self.project,
             include_deleted=include_deleted,
         )
 
@@ -141,7 +143,7 @@ class Client:
         if name is None:
             exp = self.get_experiment(experiment_id)
             name = naming.generate("run", experiment=exp.name, seq=self.store.count_runs(experiment_id) + 1)
-        return self.store.create_run(  # type: ignore[no-any-return]
+        return self.store.create_run(
             experiment_id,
             name,
             tags=tags,
@@ -151,7 +153,7 @@ class Client:
         )
 
     def get_run(self, run_id: str) -> Run:
-        return self.store.get_run(run_id)  # type: ignore[no-any-return]
+        return self.store.get_run(run_id)
 
     def resolve_run_id(self, text: str) -> str:
         """A full run id from a full id or a unique prefix of at least 4 characters (like git)."""
@@ -205,14 +207,12 @@ class Client:
         else:
             ids = [e.experiment_id for e in self.list_experiments(include_deleted=include_deleted)]
             if not ids:
-                from keel.store.sql import RunPage
-
                 return RunPage()
         return self.store.search_runs(
             ids,
             filter_string,
             order_by,
-            max_results,  # type: ignore[no-any-return]
+            max_results,
             page_token,
             include_deleted,
         )
@@ -265,10 +265,10 @@ class Client:
 
     def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
         """Every point of a metric as numpy arrays; ``max_points`` downsamples, keeping spikes."""
-        return self.store.get_metric_history(run_id, key, max_points=max_points)  # type: ignore[no-any-return]
+        return self.store.get_metric_history(run_id, key, max_points=max_points)
 
     def list_metric_keys(self, run_id: str) -> list[str]:
-        return self.store.list_metric_keys(run_id)  # type: ignore[no-any-return]
+        return self.store.list_metric_keys(run_id)
 
     # -- datasets ----------------------------------------------------------------------------
     def log_input(
@@ -283,10 +283,10 @@ class Client:
         from keel.tracking.datasets import describe
 
         info = describe(data, name=name, source=source)
-        return self.store.log_dataset(run_id, context=context, **info)  # type: ignore[no-any-return]
+        return self.store.log_dataset(run_id, context=context, **info)
 
     def list_inputs(self, run_id: str) -> list[Dataset]:
-        return self.store.list_run_inputs(run_id)  # type: ignore[no-any-return]
+        return self.store.list_run_inputs(run_id)
 
     # -- artifacts ---------------------------------------------------------------------------
     def log_artifact(
@@ -311,13 +311,13 @@ class Client:
         check_artifact_name(name)
         self._context.naming.validate("artifact", name)
         sha, size = self._context.artifacts.put_file(path)
-        return self.store.record_artifact(run_id, name, sha, size, media_type(name))  # type: ignore[no-any-return]
+        return self.store.record_artifact(run_id, name, sha, size, media_type(name))
 
     def log_bytes(self, run_id: str, data: bytes, name: str) -> Artifact:
         check_artifact_name(name)
         self._context.naming.validate("artifact", name)
         sha, size = self._context.artifacts.put_bytes(data)
-        return self.store.record_artifact(run_id, name, sha, size, media_type(name))  # type: ignore[no-any-return]
+        return self.store.record_artifact(run_id, name, sha, size, media_type(name))
 
     def log_text(self, run_id: str, text: str, name: str) -> Artifact:
         return self.log_bytes(run_id, text.encode("utf-8"), name)
@@ -365,7 +365,7 @@ class Client:
             return self._log_file(run_id, target, name if suffix else f"{name}.parquet")
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
-        return self.store.list_artifacts(run_id, prefix)  # type: ignore[no-any-return]
+        return self.store.list_artifacts(run_id, prefix)
 
     def read_artifact(self, run_id: str, name: str) -> bytes:
         return self._context.artifacts.read_bytes(self._artifact(run_id, name).sha256)
@@ -400,10 +400,10 @@ class Client:
         return artifact
 
     def lineage(self, sha256: str) -> list[LineageEdge]:
-        return self.store.lineage(sha256)  # type: ignore[no-any-return]
+        return self.store.lineage(sha256)
 
     def run_lineage(self, run_id: str) -> list[LineageEdge]:
-        return self.store.run_lineage(run_id)  # type: ignore[no-any-return]
+        return self.store.run_lineage(run_id)
 
     # -- models and registry -----------------------------------------------------------------
     def log_model(
@@ -471,7 +471,7 @@ class Client:
                 self.store.create_registered_model(name, project=self.project)
             except ConflictError:
                 pass
-        return self.store.create_model_version(  # type: ignore[no-any-return]
+        return self.store.create_model_version(
             name,
             artifact_sha256=manifest_artifact.sha256,
             flavor=manifest["flavor"],
@@ -484,19 +484,19 @@ class Client:
         )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return self.store.get_registered_model(name, project=self.project)  # type: ignore[no-any-return]
+        return self.store.get_registered_model(name, project=self.project)
 
     def list_registered_models(self, name_like: str | None = None) -> list[RegisteredModel]:
         return self.store.list_registered_models(
-            project=self.project,  # type: ignore[no-any-return]
+            project=self.project,
             name_like=name_like,
         )
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
-        return self.store.list_model_versions(name, project=self.project)  # type: ignore[no-any-return]
+        return self.store.list_model_versions(name, project=self.project)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
-        return self.store.get_model_version(name, int(version), project=self.project)  # type: ignore[no-any-return]
+        return self.store.get_model_version(name, int(version), project=self.project)
 
     def set_model_alias(self, name: str, alias: str, version: int | str) -> None:
         _check_alias(alias)
@@ -506,7 +506,7 @@ class Client:
         self.store.delete_model_alias(name, alias, project=self.project)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        return self.store.get_model_version_by_alias(name, alias, project=self.project)  # type: ignore[no-any-return]
+        return self.store.get_model_version_by_alias(name, alias, project=self.project)
 
     def set_model_version_tags(self, name: str, version: int | str, tags: Mapping[str, str]) -> None:
         self.store.set_model_version_tags(name, int(version), tags, project=self.project)
@@ -561,11 +561,11 @@ class Client:
     def add_comment(self, target: str, body: str, author: str | None = None) -> Comment:
         """Comment on a run (its id) or a model version (``models:/name/3``)."""
         target_type, target_id = self._comment_target(target)
-        return self.store.add_comment(target_type, target_id, body, author=author)  # type: ignore[no-any-return]
+        return self.store.add_comment(target_type, target_id, body, author=author)
 
     def list_comments(self, target: str) -> list[Comment]:
         target_type, target_id = self._comment_target(target)
-        return self.store.list_comments(target_type, target_id)  # type: ignore[no-any-return]
+        return self.store.list_comments(target_type, target_id)
 
     def _comment_target(self, target: str) -> tuple[str, str]:
         if target.startswith("models:/"):

@@ -11,7 +11,7 @@ from typing import Any
 from keel.artifacts import ArtifactStore
 from keel.config import Settings
 from keel.naming import NamingConvention
-from keel.store.base import default_locations, open_store
+from keel.store.base import Store, default_locations, open_store
 
 __all__ = ["Context", "get_context", "reset_contexts"]
 
@@ -22,7 +22,7 @@ class Context:
     tracking_uri: str
     artifact_uri: str
     keel_dir: Path
-    store: Any
+    store: Store
     artifacts: ArtifactStore
     naming: NamingConvention
     _writer: Any = None

@@ -69,11 +69,11 @@ def describe(data: Any, *, name: str | None = None, source: str | None = None) -
         array = np.ascontiguousarray(data)
         digest = hashlib.sha256(array.tobytes())
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        schema = {"dtype": str(array.dtype), "shape": list(array.shape)}
+        array_schema: dict[str, Any] = {"dtype": str(array.dtype), "shape": list(array.shape)}
         return {
             "name": name or "array",
             "fingerprint": digest.hexdigest(),
-            "schema": schema,
+            "schema": array_schema,
             "row_count": int(array.shape[0]) if array.ndim else 1,
             "source": source,
         }

@@ -152,7 +152,8 @@ class ActiveRun:
 
     def _new_key(self, key: str) -> collections.deque[tuple[float, int, int]]:
         limits.check_key(key, "metric key")
-        return self._queues.setdefault(key, collections.deque())
+        queue: collections.deque[tuple[float, int, int]] = self._queues.setdefault(key, collections.deque())
+        return queue
 
 
 def start_run(
