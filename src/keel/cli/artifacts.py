@@ -8,7 +8,7 @@ import typer
 
 from keel.cli._output import handle_errors, print_json, table
 
-app = typer.Typer(help="List and download artifacts.", no_args_is_help=True)
+app = typer.Typer(help="List and download artifacts.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")

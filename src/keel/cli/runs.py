@@ -17,7 +17,7 @@ from keel.cli._output import (
     table,
 )
 
-app = typer.Typer(help="List, show, compare and delete runs.", no_args_is_help=True)
+app = typer.Typer(help="List, show, compare and delete runs.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def run_json(run: Any) -> dict[str, Any]:
