@@ -63,6 +63,8 @@ class Prices:
 class Settings:
     tracking_uri: str | None = None
     artifact_uri: str | None = None
+    #: endpoint of an S3-compatible server for s3:// artifact stores (MinIO, Ceph, moto...)
+    s3_endpoint_url: str | None = None
     project: str = "default"
     #: seconds between run heartbeats; a RUNNING run silent for two intervals is CRASHED
     heartbeat_interval: float = 10.0

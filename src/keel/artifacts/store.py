@@ -1,9 +1,9 @@
 """Content-addressed bytes: every blob lives at ``root/ab/abcdef…`` named by its sha256.
 
 Backends come from fsspec: a local folder (the default), ``s3://bucket/prefix`` (``pip install
-'keel[s3]'``; an S3-compatible endpoint is taken from ``KEEL_S3_ENDPOINT_URL`` or
-``AWS_ENDPOINT_URL``), or anything else fsspec knows. No client ever supplies a storage path: the
-only way in is a hash, and every read checks the bytes against it.
+'keel[s3]'``; an S3-compatible endpoint comes from the ``s3_endpoint_url`` setting,
+``KEEL_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``), or anything else fsspec knows. No client ever
+supplies a storage path: the only way in is a hash, and every read checks the bytes against it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _check_sha(sha256: str) -> str:
 class ArtifactStore:
     """Stores and serves blobs by sha256 over an fsspec filesystem."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, *, s3_endpoint_url: str | None = None):
         self.uri = uri
         self._local: Path | None = None
         if "://" not in uri or uri.startswith("file://"):
@@ -59,10 +59,16 @@ class ArtifactStore:
             protocol = uri.split("://", 1)[0]
             options: dict[str, Any] = {}
             if protocol == "s3":
-                endpoint = os.environ.get("KEEL_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+                endpoint = (
+                    s3_endpoint_url
+                    or os.environ.get("KEEL_S3_ENDPOINT_URL")
+                    or os.environ.get("AWS_ENDPOINT_URL")
+                )
                 if endpoint:
                     options["client_kwargs"] = {"endpoint_url": endpoint}
                 options["default_fill_cache"] = False
+                # a cached listing would claim a deleted blob still exists, and dedup would skip it
+                options["use_listings_cache"] = False
             try:
                 import fsspec
 

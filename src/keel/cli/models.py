@@ -6,7 +6,9 @@ import typer
 
 from keel.cli._output import format_time, handle_errors, print_json, table
 
-app = typer.Typer(help="List registered models, show versions, set aliases.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="List registered models, show versions, set aliases.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command("list")

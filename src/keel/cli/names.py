@@ -8,7 +8,9 @@ import typer
 
 from keel.cli._output import console, handle_errors, print_json
 
-app = typer.Typer(help="Check names against the naming convention.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Check names against the naming convention.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command("check")

@@ -231,6 +231,11 @@ class _Parser:
             raise self.fail("expected a key such as metrics.acc, params.lr or tags.team", first)
         after = self.peek()
         entity = ENTITY_ALIASES.get(first.text.lower())
+        if entity is None and after is not None and after.text == ".":
+            raise self.fail(
+                f"unknown prefix {first.text!r}; use metrics., params., tags., attributes. or datasets.",
+                first,
+            )
         if entity is not None and after is not None and after.text == ".":
             self.index += 1
             key_token = self.next("a key after the dot")

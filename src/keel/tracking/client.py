@@ -200,6 +200,10 @@ class Client:
         ``experiments`` are names or ids (all experiments of the project when omitted). The result
         is a list with a ``token`` attribute for the next page.
         """
+        from keel.store.search import parse_filter, parse_order_by
+
+        parse_filter(filter_string)  # a bad filter is an error even when there is nothing to search
+        parse_order_by(list(order_by or []))
         if isinstance(experiments, str):
             experiments = [experiments]
         if experiments:
