@@ -818,7 +818,7 @@ def case_history(s: Session, peers: list[Peer]) -> None:
                     notes.append(f"returned {int(min(lens)):,} of {n:,} points!")
             later = [c["wall_s"] for r in res if r.get("ok") for c in r.get("calls", [])[1:]]
             if later:
-                notes.append(f"repeated calls in the same process: {fmt_time(med(later))}")
+                notes.append(f"later calls in the same process: {fmt_time(med(later))}")
             make_row(
                 s,
                 "history",
@@ -877,7 +877,7 @@ def case_search(s: Session, peers: list[Peer]) -> None:
                     notes.append("results NOT ordered by metrics.m1 DESC!")
                 later = [c["wall_s"] for r in res if r.get("ok") for c in r.get("calls", [])[1:]]
                 if later:
-                    notes.append(f"repeated calls in the same process: {fmt_time(med(later))}")
+                    notes.append(f"later calls in the same process: {fmt_time(med(later))}")
                 mr_label = (
                     f"max_results={mr}"
                     if mr
@@ -1067,6 +1067,12 @@ def case_sampler(s: Session, peers: list[Peer]) -> None:
                 f"CPU during the {seconds:g} s window: on {fmt_time(c_on)}, off "
                 f"{fmt_time(c_off)}; threads on/off: {t_on:g}/{t_off:g}"
             )
+            notes.append(
+                f"idle CPU with the sampler off: {c_off / seconds * 100:.3f} % of a core ({t_off:g} threads)"
+            )
+            steady = steady_state_pct(on, off)
+            if steady is not None:
+                notes.append(f"steady state (from {steady[1]} s to the end of the window): {steady[0]:.3f} %")
             r_on, r_off = med(vals(on, "run_cpu_s")), med(vals(off, "run_cpu_s"))
             notes.append(f"whole run incl. start/end: on {fmt_time(r_on)}, off {fmt_time(r_off)}")
             if t_on is not None and t_off is not None and t_on <= t_off:
@@ -1095,6 +1101,28 @@ def case_sampler(s: Session, peers: list[Peer]) -> None:
             status=status,
             error=next((r.get("error") for r in on if r.get("skipped")), None),
         )
+
+
+def steady_state_pct(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> tuple[float, int] | None:
+    """Sampler overhead over the later part of the window (skips the first
+    10 s, or the first half of shorter windows), from the per-second CPU traces."""
+
+    def slope(results: list[dict[str, Any]], k: int) -> float | None:
+        rates = []
+        for r in results:
+            tr = r.get("cpu_trace") or []
+            if r.get("ok") and len(tr) > k:
+                rates.append((tr[-1] - tr[k - 1]) / (len(tr) - k))
+        return med(rates)
+
+    lengths = [len(r.get("cpu_trace") or []) for r in on + off if r.get("ok")]
+    if not lengths or min(lengths) < 2:
+        return None
+    k = min(10, min(lengths) // 2)
+    a, b = slope(on, k), slope(off, k)
+    if a is None or b is None:
+        return None
+    return (a - b) * 100.0, k
 
 
 CASE_FUNCS: dict[str, Callable[[Session, list[Peer]], None]] = {
@@ -1187,6 +1215,10 @@ def cell(row: dict[str, Any] | None, key: str) -> str:
     return fmt_value(f_["value"], f_["kind"])
 
 
+def fmt_ratio(x: float) -> str:
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.3g}×"
+
+
 def target_text(row: dict[str, Any] | None) -> str:
     if not row or not row.get("target"):
         return ""
@@ -1201,13 +1233,15 @@ def target_text(row: dict[str, Any] | None) -> str:
 def speedup(ml: dict[str, Any] | None, ke: dict[str, Any] | None) -> str:
     if not ml or not ke or ml["status"] != "ok" or ke["status"] != "ok":
         return ""
+    if ml["case"] in ("concurrency", "sampler"):
+        return ""
     a, b = ml.get("wall"), ke.get("wall")
     if not a or not b or a["value"] in (None, 0) or b["value"] in (None, 0):
         return ""
     if a["kind"] == "rate":
-        return f"{b['value'] / a['value']:.3g}×"
+        return fmt_ratio(b["value"] / a["value"])
     if a["kind"] == "time":
-        return f"{a['value'] / b['value']:.3g}×"
+        return fmt_ratio(a["value"] / b["value"])
     return ""
 
 
@@ -1321,6 +1355,12 @@ def render_md(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "max_results=100, and once with each tool's default."
     )
     out.append(
+        "- get_metric_history and search_runs: the figure is the first call in a fresh worker "
+        "process, after a warm-up `search_runs(max_results=1)` that opens the store; it includes "
+        "whatever the library loads lazily on that first call. Later calls in the same process "
+        "are in the notes."
+    )
+    out.append(
         "- MLflow runs with telemetry disabled (`MLFLOW_DISABLE_TELEMETRY=true`; this "
         "machine has no network). keel runs with `KEEL_SYSTEM_METRICS=false` except in the "
         "sampler case, matching MLflow's default of no system metrics."
@@ -1337,29 +1377,48 @@ def render_md(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def load_previous(name: str) -> dict[str, Any] | None:
+    """The existing output, read once before this run writes anything (--merge)."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log(f"--merge: cannot read {path}: {exc}")
+        return None
+    return old if isinstance(old, dict) else None
+
+
 def write_outputs(
-    s: Session, meta: dict[str, Any], name: str, merge: bool, measured: set[tuple[str, str]]
+    s: Session,
+    meta: dict[str, Any],
+    name: str,
+    previous: dict[str, Any] | None,
+    measured: set[tuple[str, str]],
 ) -> tuple[Path, Path]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     jpath, mpath = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
     rows = list(s.rows)
-    if merge and jpath.exists():
-        try:
-            old = json.loads(jpath.read_text())
-            kept = [r for r in old.get("rows", []) if (r["case"], r["peer"]) not in measured]
-            rows = kept + rows
-            meta["merged_from"] = [old.get("meta", {}).get("started")] + old.get("meta", {}).get(
-                "merged_from", []
-            )
-            order = {c: i for i, c in enumerate(CASES)}
-            rows.sort(
-                key=lambda r: (
-                    order.get(r["case"], 99),
-                    PEERS.index(r["peer"]) if r["peer"] in PEERS else 9,
-                )
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            log(f"could not merge with {jpath}: {exc}")
+    meta = dict(meta)
+    if previous:
+        old_meta = previous.get("meta", {})
+        kept = [r for r in previous.get("rows", []) if (r.get("case"), r.get("peer")) not in measured]
+        order = {c: i for i, c in enumerate(CASES)}
+        rows = sorted(
+            kept + rows,
+            key=lambda r: (
+                order.get(r["case"], 99),
+                PEERS.index(r["peer"]) if r["peer"] in PEERS else 9,
+            ),
+        )
+        merged_from = [old_meta.get("started"), *old_meta.get("merged_from", [])]
+        meta["merged_from"] = [m for m in dict.fromkeys(merged_from) if m]
+        kept_peers = {r["peer"] for r in kept}
+        meta["peers"] = {
+            **{k: v for k, v in old_meta.get("peers", {}).items() if k in kept_peers},
+            **meta.get("peers", {}),
+        }
     jpath.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str) + "\n")
     mpath.write_text(render_md(meta, rows))
     return jpath, mpath
@@ -1483,6 +1542,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = build_peers(args, wanted, s)
     meta["peers"] = {p.name: {**p.info, "python_path": str(p.python)} for p in peers}
     measured = {(c, p.name) for c in cases for p in peers}
+    previous = load_previous(name) if args.merge else None
 
     def flush_outputs(final: bool) -> tuple[Path, Path]:
         meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -1490,7 +1550,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["complete"] = final
         if final:
             meta["machine"]["loadavg_end"] = os.getloadavg()
-        return write_outputs(s, meta, name, args.merge, measured)
+        return write_outputs(s, meta, name, previous, measured)
 
     for c in cases:
         try:

@@ -201,3 +201,20 @@ def workdir() -> str:
 def hist_value(i: int) -> float:
     # cheap, deterministic, not constant (so min/max downsampling has work to do)
     return ((i * 7919) % 10007) / 10007.0
+
+
+def sleep_with_cpu_trace(seconds: float) -> list[float]:
+    """Sleep for `seconds`, recording this process's CPU time (since the start of
+    the sleep) at every whole second, so the runner can separate start-up costs
+    of a sampler from its steady state. One wake-up per second costs a few µs,
+    the same with the sampler on or off."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    trace = []
+    whole = int(seconds)
+    for i in range(1, whole + 1):
+        time.sleep(max(0.0, t0 + i - time.perf_counter()))
+        trace.append(time.process_time() - c0)
+    rest = t0 + seconds - time.perf_counter()
+    if rest > 0:
+        time.sleep(rest)
+    return trace

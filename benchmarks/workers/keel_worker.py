@@ -50,9 +50,11 @@ def _metric_of(run: Any, key: str) -> float | None:
         try:
             for attr in path:
                 obj = getattr(obj, attr)
-            return obj.get(key)  # type: ignore[no-any-return]
+            value = obj.get(key)
         except Exception:
             continue
+        value = getattr(value, "value", value)  # keel: Mapping[str, Metric]
+        return float(value) if isinstance(value, (int, float)) else None
     return None
 
 
@@ -385,7 +387,7 @@ def case_sampler(p: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.5)  # let a sampler thread start up before the measured window
         threads = threading.active_count()
         with c.Span() as sleep:
-            time.sleep(seconds)
+            trace = c.sleep_with_cpu_trace(seconds)
     total_cpu = time.process_time() - c0
     return {
         "enabled": enabled,
@@ -394,6 +396,7 @@ def case_sampler(p: dict[str, Any]) -> dict[str, Any]:
         "threads": threads,
         "sleep": sleep.as_dict(),
         "run_cpu_s": total_cpu,
+        "cpu_trace": trace,
     }
 
 

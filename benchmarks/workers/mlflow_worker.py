@@ -333,7 +333,7 @@ def case_sampler(p: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.5)  # let a sampler thread start up before the measured window
         threads = threading.active_count()
         with c.Span() as sleep:
-            time.sleep(seconds)
+            trace = c.sleep_with_cpu_trace(seconds)
     total_cpu = time.process_time() - c0
     sys_keys = [k for k in client.get_run(run.info.run_id).data.metrics if k.startswith("system/")]
     return {
@@ -342,6 +342,7 @@ def case_sampler(p: dict[str, Any]) -> dict[str, Any]:
         "threads": threads,
         "sleep": sleep.as_dict(),
         "run_cpu_s": total_cpu,
+        "cpu_trace": trace,
         "system_metric_keys": len(sys_keys),
     }
 

@@ -124,14 +124,7 @@ class SqlStore:
                     updated_at=stamp,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            for key, value in (tags or {}).items():
-                c.execute(
-                    sa.insert(t.experiment_tags).values(
-                        experiment_id=eid,
-                        key=limits.check_key(key, "tag key"),
-                        value=limits.check_tag_value(key, value),
-                    )
-                )
+            _insert_tags(c, t.experiment_tags, {"experiment_id": eid}, tags)
         return self.get_experiment(str(eid))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -772,14 +765,7 @@ class SqlStore:
                     updated_at=stamp,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            for key, value in (tags or {}).items():
-                c.execute(
-                    sa.insert(t.registered_model_tags).values(
-                        model_id=mid,
-                        key=limits.check_key(key, "tag key"),
-                        value=limits.check_tag_value(key, value),
-                    )
-                )
+            _insert_tags(c, t.registered_model_tags, {"model_id": mid}, tags)
         return self.get_registered_model(name, project=project)
 
     def _model_id(self, c: sa.Connection, name: str, project: str, must: bool = True) -> int | None:
@@ -891,14 +877,7 @@ class SqlStore:
                     updated_at=stamp,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            for key, value in (tags or {}).items():
-                c.execute(
-                    sa.insert(t.model_version_tags).values(
-                        model_version_id=vid,
-                        key=limits.check_key(key, "tag key"),
-                        value=limits.check_tag_value(key, value),
-                    )
-                )
+            _insert_tags(c, t.model_version_tags, {"model_version_id": vid}, tags)
             c.execute(
                 sa.update(t.registered_models).where(t.registered_models.c.id == mid).values(updated_at=stamp)
             )
@@ -995,15 +974,8 @@ class SqlStore:
             vid = c.execute(sa.select(mv.c.id).where(mv.c.model_id == mid, mv.c.version == version)).scalar()
             if vid is None:
                 raise NotFoundError(f"model {name!r} has no version {version}")
-            for key, value in tags.items():
-                c.execute(sa.delete(mt).where(mt.c.model_version_id == vid, mt.c.key == key))
-                c.execute(
-                    sa.insert(mt).values(
-                        model_version_id=vid,
-                        key=limits.check_key(key, "tag key"),
-                        value=limits.check_tag_value(key, value),
-                    )
-                )
+            c.execute(sa.delete(mt).where(mt.c.model_version_id == vid, mt.c.key.in_(list(tags))))
+            _insert_tags(c, mt, {"model_version_id": vid}, tags)
 
     # -- comments ----------------------------------------------------------------------------
     def add_comment(
@@ -1050,6 +1022,18 @@ class SqlStore:
                 .order_by(cm.c.id)
             ).all()
         return [Comment(*row) for row in rows]
+
+
+def _insert_tags(
+    c: sa.Connection, table: sa.Table, owner: Mapping[str, Any], tags: Mapping[str, Any] | None
+) -> None:
+    """Insert validated tags into a (owner..., key, value) tag table."""
+    rows = [
+        {**owner, "key": limits.check_key(k, "tag key"), "value": limits.check_tag_value(k, v)}
+        for k, v in (tags or {}).items()
+    ]
+    if rows:
+        c.execute(sa.insert(table), rows)
 
 
 # -- search compilation ------------------------------------------------------------------------
