@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """keel vs MLflow benchmark runner (standard library only).
 
-    python benchmarks/run.py                 # full run, both peers (~20-30 min on 2 cores)
-    python benchmarks/run.py --quick         # small sizes, smoke test (~3-5 min)
+    python benchmarks/run.py                 # full run, both peers (~16 min on 2 cores)
+    python benchmarks/run.py --quick         # small sizes, smoke test (~4-5 min)
     python benchmarks/run.py --only search,history --peers keel
     python benchmarks/run.py --peers keel --merge   # re-measure keel, keep the MLflow rows
 
@@ -80,7 +80,9 @@ FULL: dict[str, Any] = {
     },
     "concurrency": {"repeats": 3, "procs": 8, "n": {"mlflow": 200, "keel": 20_000}},
     "import": {"repeats": 10},
-    "sampler": {"repeats": 3, "seconds": 60, "interval": 5},
+    # warm-up: the window starts after the first samples, commit and heartbeat (one-time costs are
+    # reported separately as "whole run incl. start/end")
+    "sampler": {"repeats": 3, "seconds": 60, "interval": 5, "warmup": 12},
 }
 
 QUICK: dict[str, Any] = {
@@ -108,7 +110,7 @@ QUICK: dict[str, Any] = {
     },
     "concurrency": {"repeats": 1, "procs": 8, "n": {"mlflow": 50, "keel": 2_000}},
     "import": {"repeats": 3},
-    "sampler": {"repeats": 1, "seconds": 10, "interval": 5},
+    "sampler": {"repeats": 1, "seconds": 10, "interval": 5, "warmup": 1},
 }
 
 # keel's targets from the issue. "on" names the row field the target applies to.
@@ -147,8 +149,10 @@ def fmt_rate(r: float | None, unit: str = "pts/s") -> str:
         return "—"
     if r >= 1e6:
         return f"{r / 1e6:.2f} M {unit}"
-    if r >= 1e3:
+    if r >= 1e5:
         return f"{r / 1e3:.0f} k {unit}"
+    if r >= 1e3:
+        return f"{r / 1e3:.3g} k {unit}"
     return f"{r:.0f} {unit}"
 
 
@@ -305,12 +309,25 @@ def ensure_mlflow_venv(with_psutil: bool) -> tuple[Path, str | None]:
 # ---------------------------------------------------------------- running workers
 
 
+def prune_sessions(keep: int) -> None:
+    """Delete old session folders (their stores are gone already; only worker
+    logs remain), keeping the newest `keep` and anything touched in the last hour."""
+    sessions = sorted(WORK.glob("session-*"))
+    for old in sessions[:-keep] if keep else sessions:
+        try:
+            if time.time() - old.stat().st_mtime > 3600:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+
+
 class Session:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.sizes = QUICK if args.quick else FULL
         stamp = time.strftime("%Y%m%d-%H%M%S")
         WORK.mkdir(parents=True, exist_ok=True)
+        prune_sessions(keep=5)
         self.dir = Path(tempfile.mkdtemp(prefix=f"session-{stamp}-", dir=WORK))
         self.logs = self.dir / "logs"
         self.logs.mkdir()
@@ -1034,10 +1051,15 @@ def case_sampler(s: Session, peers: list[Peer]) -> None:
                     extra = {"KEEL_SYSTEM_METRICS": None if enabled else "false"}
                 else:
                     extra = None
-                params = {"seconds": seconds, "enabled": enabled, "interval": cfg["interval"]}
+                params = {
+                    "seconds": seconds,
+                    "enabled": enabled,
+                    "interval": cfg["interval"],
+                    "warmup": cfg.get("warmup", 0.5),
+                }
                 jobs.append((p, "sampler", params, cwd, extra))
                 keys.append((p.name, enabled))
-    results, _ = s.parallel(jobs, timeout=seconds + s.args.timeout)
+    results, _ = s.parallel(jobs, timeout=seconds + cfg.get("warmup", 0.5) + s.args.timeout)
     for d in dirs:
         s.cleanup(d)
     for p in peers:
@@ -1090,7 +1112,7 @@ def case_sampler(s: Session, peers: list[Peer]) -> None:
             "sampler",
             p.name,
             f"system-metrics sampler overhead, interval {interval}",
-            f"{seconds:g} s sleep, {reps} × on/off",
+            f"{seconds:g} s sleep after {cfg.get('warmup', 0.5):g} s warm-up, {reps} × on/off",
             all_res,
             headline=(pct, "percent"),
             headline_text=f"{pct:.3f} % of a core" if pct is not None else None,
@@ -1254,6 +1276,12 @@ def render_md(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"({'quick sizes' if meta['quick'] else 'full sizes'}), runner wall time "
         f"{meta['runner_wall_s'] / 60:.1f} min."
     )
+    if meta.get("merged_from"):
+        out.append(
+            "Rows marked *from an earlier run* were kept from the previous output (`--merge`; "
+            f"runs started {', '.join(meta['merged_from'])}); the machine lines below are this "
+            "run's."
+        )
     out.append("")
     cg = f" (cgroup cpu.max {m['cgroup_cpu_max']})" if m.get("cgroup_cpu_max") else ""
     out.append(

@@ -330,7 +330,7 @@ def case_sampler(p: dict[str, Any]) -> dict[str, Any]:
         mlflow.disable_system_metrics_logging()
     c0 = time.process_time()
     with mlflow.start_run(run_name="sampler-on" if enabled else "sampler-off") as run:
-        time.sleep(0.5)  # let a sampler thread start up before the measured window
+        time.sleep(float(p.get("warmup", 0.5)))  # past start-up: the window measures the steady state
         threads = threading.active_count()
         with c.Span() as sleep:
             trace = c.sleep_with_cpu_trace(seconds)

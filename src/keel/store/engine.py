@@ -56,12 +56,17 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
+        # large pages keep metric chunks (blobs) in few overflow pages; only takes effect on a new
+        # file, before WAL is switched on, and is ignored afterwards
+        cursor.execute("PRAGMA page_size = 32768")
         cursor.execute("PRAGMA busy_timeout = 60000")
         try:
             cursor.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError:
             pass  # read-only file: WAL cannot be switched on, reads still work
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # reads of large histories go through the page cache without copying
+        cursor.execute("PRAGMA mmap_size = 268435456")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

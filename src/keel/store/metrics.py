@@ -58,6 +58,10 @@ class Chunk:
 
     def latest(self) -> tuple[int, int, float]:
         """(step, timestamp, value) of the latest point: largest step, then newest timestamp."""
+        if self.count <= 64:  # small chunks (the common case) need no numpy
+            small_steps, small_stamps = _from_le("q", self.steps), _from_le("q", self.timestamps)
+            at = max(range(self.count), key=lambda i: (small_steps[i], small_stamps[i], i))
+            return small_steps[at], small_stamps[at], _from_le("d", self.values)[at]
         import numpy as np
 
         steps = np.frombuffer(self.steps, dtype="<i8")
@@ -137,9 +141,9 @@ def downsample(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At most ``max_points`` points that keep each bucket's first, last, minimum and maximum.
 
-    The series is cut into ``max_points // 4`` buckets of consecutive points; from each the first,
-    minimum, maximum and last points survive, in their original order, so spikes stay visible.
-    NaN points are kept (each bucket keeps its first NaN too) so gaps stay visible.
+    The series is cut into ``max_points // 4`` buckets of consecutive points (equal sizes but the
+    last); from each the first, minimum, maximum and last points survive, in their original order,
+    so spikes stay visible. A bucket holding NaN keeps its first NaN too, so gaps stay visible.
     """
     import numpy as np
 
@@ -149,33 +153,28 @@ def downsample(
     if n <= max_points:
         return steps, stamps, values
     buckets = max(1, max_points // 4)
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    nonempty = edges[1:] > edges[:-1]
-    starts, ends = edges[:-1][nonempty], edges[1:][nonempty]
-    finite = np.where(np.isnan(values), np.inf, values)
-    finite_max = np.where(np.isnan(values), -np.inf, values)
-    min_idx = _segment_arg(finite, starts, np.minimum)
-    max_idx = _segment_arg(finite_max, starts, np.maximum)
-    keep = np.concatenate([starts, ends - 1, min_idx, max_idx])
-    nan_positions = np.flatnonzero(np.isnan(values))
-    if nan_positions.size:
-        bucket_of = np.searchsorted(ends, nan_positions, side="right")
-        _, first = np.unique(bucket_of, return_index=True)
-        keep = np.concatenate([keep, nan_positions[first]])
-    keep = np.unique(keep)
-    return steps[keep], stamps[keep], values[keep]
-
-
-def _segment_arg(values: np.ndarray, starts: np.ndarray, ufunc: Any) -> np.ndarray:
-    """Index of the extreme value within each segment [starts[i], starts[i+1])."""
-    import numpy as np
-
-    extreme = ufunc.reduceat(values, starts)
-    segment = np.repeat(np.arange(starts.size), np.diff(np.append(starts, values.size)))
-    hits = np.flatnonzero(values == extreme[segment])
-    # first hit in each segment
-    hit_segments = segment[hits]
-    _, first = np.unique(hit_segments, return_index=True)
-    result = starts.copy()
-    result[hit_segments[first]] = hits[first]
-    return result
+    size = -(-n // buckets)  # ceil: every bucket but the last is full
+    nan = np.isnan(values)
+    any_nan = bool(nan.any())
+    # without NaN the extremes come straight from views of the data: no copies
+    low = np.where(nan, np.inf, values) if any_nan else values
+    high = np.where(nan, -np.inf, values) if any_nan else values
+    full = n // size
+    offsets = np.arange(full) * size
+    keep = [
+        offsets,
+        offsets + size - 1,
+        offsets + low[: full * size].reshape(full, size).argmin(axis=1),
+        offsets + high[: full * size].reshape(full, size).argmax(axis=1),
+    ]
+    if full * size < n:  # the last, shorter bucket
+        start = full * size
+        keep.append(
+            np.array([start, n - 1, start + int(low[start:].argmin()), start + int(high[start:].argmax())])
+        )
+    if any_nan:  # the first NaN of each bucket that has one
+        positions = np.flatnonzero(nan)
+        _, first_per_bucket = np.unique(positions // size, return_index=True)
+        keep.append(positions[first_per_bucket])
+    index = np.unique(np.concatenate(keep))
+    return steps[index], stamps[index], values[index]

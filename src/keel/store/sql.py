@@ -55,6 +55,7 @@ class SqlStore:
         migrate(self.engine, url)
         self._run_pks: dict[str, int] = {}
         self._host = socket.gethostname()
+        self._build_statements()
         if crash_check:
             self.mark_crashed_runs()
 
@@ -408,21 +409,19 @@ class SqlStore:
             limits.check_key(chunk.key, "metric key")
         with self._write() as c:
             pk = self._run_pk(c, run_id)
-            seen = c.execute(
-                sa.select(t.ingest_batches.c.batch_id).where(t.ingest_batches.c.batch_id == batch_id)
-            ).scalar()
-            if seen is not None:
+            if c.execute(self._seen_batch, {"batch": batch_id}).first() is not None:
                 return False
             c.execute(
-                sa.insert(t.ingest_batches).values(
-                    batch_id=batch_id,
-                    run_pk=pk,
-                    points=sum(ch.count for ch in chunks),
-                    created_at=now_ms(),
-                )
+                self._insert_batch,
+                {
+                    "batch_id": batch_id,
+                    "run_pk": pk,
+                    "points": sum(ch.count for ch in chunks),
+                    "created_at": now_ms(),
+                },
             )
             c.execute(
-                sa.insert(t.metric_chunks),
+                self._insert_chunks,
                 [
                     {
                         "run_pk": pk,
@@ -455,16 +454,25 @@ class SqlStore:
                     "timestamp": stamp,
                 }
             )
+        c.execute(self._upsert_latest_statement, rows)
+
+    def _build_statements(self) -> None:
+        """Statements of the ingest path, built once: constructing them costs more than running them."""
         from sqlalchemy.dialects import postgresql, sqlite
 
-        dialect: Any = sqlite if c.dialect.name == "sqlite" else postgresql
+        self._seen_batch = sa.select(t.ingest_batches.c.batch_id).where(
+            t.ingest_batches.c.batch_id == sa.bindparam("batch")
+        )
+        self._insert_batch = sa.insert(t.ingest_batches)
+        self._insert_chunks = sa.insert(t.metric_chunks)
+        dialect: Any = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         statement = dialect.insert(t.latest_metrics)
         lm = t.latest_metrics
         newer = sa.or_(
             statement.excluded.step > lm.c.step,
             sa.and_(statement.excluded.step == lm.c.step, statement.excluded.timestamp >= lm.c.timestamp),
         )
-        statement = statement.on_conflict_do_update(
+        self._upsert_latest_statement = statement.on_conflict_do_update(
             index_elements=[lm.c.run_pk, lm.c.key],
             set_={
                 "value": statement.excluded.value,
@@ -474,7 +482,6 @@ class SqlStore:
             },
             where=newer,
         )
-        c.execute(statement, rows)
 
     def get_metric_history(self, run_id: str, key: str, *, max_points: int | None = None) -> MetricHistory:
         mc = t.metric_chunks

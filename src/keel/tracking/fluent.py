@@ -104,14 +104,19 @@ class ActiveRun:
 
         settings = self.client._context.settings
         queues = self._queues
+        writer = self._writer
         counter = [0]
 
         def on_sample(metrics: Mapping[str, float], stamp: int) -> None:
             step = counter[0]
             counter[0] += 1
             for key, value in metrics.items():
-                queue = queues.get(key) or queues.setdefault(key, collections.deque())
+                queue = queues.get(key)
+                if queue is None:
+                    queue = queues.setdefault(key, collections.deque())
                 queue.append((float(value), step, stamp))
+            if writer.idle:
+                writer.wake()
 
         self._sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
         note = self._sampler.gpu_note
@@ -243,6 +248,8 @@ def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = No
     if step.__class__ is not int:
         step = _to_step(step)
     queue.append((value, step, _time_ns() // 1_000_000 if timestamp is None else int(timestamp)))
+    if run._writer.idle:
+        run._writer.wake()
 
 
 def log_metrics(metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:

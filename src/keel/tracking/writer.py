@@ -58,6 +58,10 @@ class MetricWriter:
         self._lock = threading.Lock()  # serialises cycles (thread vs. flush() on a dead thread)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        #: True while the thread sleeps with nothing queued; producers then call wake() after
+        #: appending. (The thread sets it *before* its last look at the queues, producers read it
+        #: *after* appending, so a point is never left waiting for a timeout.)
+        self.idle = False
         self._requested = 0
         self._completed = 0
         self._done = threading.Condition()
@@ -104,9 +108,24 @@ class MetricWriter:
             self._thread = threading.Thread(target=self._loop, name="keel-writer", daemon=True)
             self._thread.start()
 
+    def wake(self) -> None:
+        """Called by producers that found the thread idle after they appended points."""
+        self.idle = False
+        self._wake.set()
+
+    def _has_points(self) -> bool:
+        return any(queue for queues in list(self.queues.values()) for queue in list(queues.values()))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.flush_interval)
+            timeout = self.flush_interval
+            if not self._pending and not self._has_points():
+                self.idle = True
+                if not self._has_points():  # look again now that producers can see the flag
+                    timeout = min(self.heartbeat_interval, 1.0)
+                self.idle = timeout != self.flush_interval
+            self._wake.wait(timeout)
+            self.idle = False
             self._wake.clear()
             with self._done:
                 target = self._requested
