@@ -41,7 +41,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format src tests
 
 bench: $(VENV)/.dev
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --mlflow-psutil
 
 docs: $(VENV)/.dev
 	$(BIN)/python -m keel.cli._reference > docs/cli.md

@@ -379,17 +379,16 @@ class Client:
         found = self.list_artifacts(run_id, name)
         if not found:
             raise NotFoundError(f"run {run_id} has no artifact {name!r}; `keel artifacts list {run_id}`")
-        dest = Path(dest)
-        base = name.rstrip("/").rpartition("/")[0] if name else ""
+        # names are written relative to the folder that holds `name`: "plots" lands as dest/plots/...
+        name = name.rstrip("/")
+        parent = name.rpartition("/")[0]
+
+        def relative(artifact_name: str) -> str:
+            return artifact_name[len(parent) + 1 :] if parent else artifact_name
+
         for artifact in found:
-            relative = artifact.name[len(base) + 1 :] if base else artifact.name
-            self._context.artifacts.download(artifact.sha256, safe_destination(dest, relative))
-        single = len(found) == 1 and found[0].name == name.rstrip("/")
-        return (
-            safe_destination(dest, found[0].name[len(base) + 1 :] if base else found[0].name)
-            if single
-            else dest / (name.rstrip("/").rpartition("/")[2] if name else "")
-        )
+            self._context.artifacts.download(artifact.sha256, safe_destination(dest, relative(artifact.name)))
+        return Path(dest) / relative(name) if name else Path(dest)
 
     def _artifact(self, run_id: str, name: str) -> Artifact:
         for artifact in self.list_artifacts(run_id, name):
