@@ -341,11 +341,14 @@ def test_heartbeat_and_crash_detection(store):
     from keel.store import schema as t
 
     run = _run(store, pid=None, host="elsewhere", heartbeat_interval=0.1)
+    client_run = _run(store, name="client-made", pid=None, host="elsewhere")  # no heartbeat promised
     assert store.mark_crashed_runs() == []  # fresh heartbeat
     with store.engine.begin() as c:  # a heartbeat from long ago
         c.execute(sa.update(t.runs).values(heartbeat_at=t.runs.c.heartbeat_at - 10_000))
     assert store.mark_crashed_runs() == [run.run_id]
     assert store.get_run(run.run_id).status is RunStatus.CRASHED
+    # a run made by Client.create_run (MLflow style) stays RUNNING until its owner ends it
+    assert store.get_run(client_run.run_id).status is RunStatus.RUNNING
     # a run on this host whose process is gone is found at once, without waiting for heartbeats
     import subprocess
     import sys

@@ -295,11 +295,13 @@ class SqlStore:
             pk = self._run_pk(c, run_id)
             c.execute(sa.update(t.runs).where(t.runs.c.pk == pk).values(heartbeat_at=now_ms()))
 
-    def mark_crashed_runs(self, default_interval: float = 10.0) -> list[str]:
+    def mark_crashed_runs(self) -> list[str]:
         """Mark CRASHED every RUNNING run whose process is gone.
 
         A run is gone when it missed two heartbeats, or when it ran on this host under a pid that no
-        longer exists (found at once, without waiting for heartbeats).
+        longer exists (found at once, without waiting for heartbeats). Runs created without a
+        heartbeat interval (``Client.create_run``, MLflow-style clients that end runs themselves)
+        are only judged by their pid.
         """
         now = now_ms()
         r = t.runs
@@ -311,12 +313,8 @@ class SqlStore:
             ).all()
         dead: list[tuple[int, str]] = []
         for pk, run_id, host, pid, beat, interval in rows:
-            limit_ms = 2 * 1000 * (interval or default_interval)
-            if (
-                beat is not None
-                and now - beat > limit_ms
-                or (host == self._host and pid and not _pid_alive(pid))
-            ):
+            silent = interval is not None and beat is not None and now - beat > 2000 * interval
+            if silent or (host == self._host and pid and not _pid_alive(pid)):
                 dead.append((pk, run_id))
         if dead:
             with self._write() as c:

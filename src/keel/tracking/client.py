@@ -148,7 +148,6 @@ class Client:
             name,
             tags=tags,
             parent_run_id=parent_run_id,
-            heartbeat_interval=self._context.settings.heartbeat_interval,
             **fields,
         )
 

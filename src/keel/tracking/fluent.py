@@ -206,6 +206,7 @@ def start_run(
                 tags=all_tags,
                 parent_run_id=_stack[-1].run_id if _stack else None,
                 pid=os.getpid(),
+                heartbeat_interval=settings.heartbeat_interval,
                 git_commit=commit,
                 git_dirty=dirty,
                 entry_point=entry_point(),
