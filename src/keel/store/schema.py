@@ -16,7 +16,7 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 # Alembic revision the code expects; bump with every new migration.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 KEY_LENGTH = 250
 NAME_LENGTH = 256
@@ -248,4 +248,55 @@ comments = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_comments_target", "target_type", "target_id"),
+)
+
+# ---- 0003: pipelines -----------------------------------------------------------------------------
+
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # the tracking run that carries the pipeline run's artifacts, lineage and system metrics
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), nullable=False, unique=True),
+    sa.Column("pipeline", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("graph", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resumed_from", sa.Integer),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_pipeline_runs_pipeline", "pipeline", "created_at"),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline_run_id", sa.Integer, sa.ForeignKey("pipeline_runs.id"), nullable=False),
+    sa.Column("node", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("step", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("cache_key", sa.String(64)),
+    sa.Column("cached", sa.Boolean, nullable=False),
+    sa.Column("started_at", sa.BigInteger),
+    sa.Column("ended_at", sa.BigInteger),
+    sa.Column("wall_s", sa.Float),
+    sa.Column("cpu_s", sa.Float),
+    sa.Column("peak_rss_mb", sa.Float),
+    sa.Column("error", sa.Text),
+    # JSON: argument name -> sha256, output name -> {sha256, materializer metadata}
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    # JSON: what the cache key was made of, for `keel pipeline explain`
+    sa.Column("components", sa.Text),
+    sa.UniqueConstraint("pipeline_run_id", "node", name="uq_step_runs_pipeline_node"),
+    sa.Index("ix_step_runs_cache_key", "cache_key"),
+)
+
+step_cache = sa.Table(
+    "step_cache",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id"), nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
 )

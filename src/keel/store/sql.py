@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,14 +14,11 @@ from keel import limits
 from keel.clock import now_ms
 from keel.entities import (
     Artifact,
-    Comment,
     Dataset,
     Experiment,
     LineageEdge,
     Metric,
     MetricHistory,
-    ModelVersion,
-    RegisteredModel,
     Run,
     RunPage,
     RunStatus,
@@ -34,18 +29,21 @@ from keel.errors import (
     NotFoundError,
     ParamConflictError,
 )
-from keel.ids import check_run_id, new_id
+from keel.ids import new_id
 from keel.store import schema as t
 from keel.store.engine import create_engine, migrate, translate_errors
 from keel.store.metrics import Chunk, decode_special, downsample, encode_special, join_chunks
-from keel.store.search import And, Comparison, Node, Or, OrderBy, parse_filter, parse_order_by
+from keel.store.search import parse_filter, parse_order_by
+from keel.store.sql_base import SqlBase, current_user, insert_tags
+from keel.store.sql_registry import RegistryMixin
+from keel.store.sql_search import compile_filter, decode_token, encode_token, int_id, order_column
 
 __all__ = ["SqlStore"]
 
 _IN_CHUNK = 500  # ids per IN (...) list
 
 
-class SqlStore:
+class SqlStore(RegistryMixin, SqlBase):
     """Metadata on SQLite (the default, one file) or PostgreSQL (for teams)."""
 
     def __init__(self, url: str, *, crash_check: bool = True):
@@ -61,40 +59,6 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    # -- plumbing ----------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
-        with translate_errors(self.url), self.engine.connect() as raw:
-            connection = raw.execution_options(keel_write=True)
-            with connection.begin():
-                yield connection
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with translate_errors(self.url), self.engine.connect() as connection:
-            yield connection
-
-    def _run_pk(self, connection: sa.Connection, run_id: str) -> int:
-        pk = self._run_pks.get(run_id)
-        if pk is None:
-            check_run_id(run_id)
-            pk = connection.execute(sa.select(t.runs.c.pk).where(t.runs.c.run_id == run_id)).scalar()
-            if pk is None:
-                raise NotFoundError(f"no run {run_id} in {self.url}; `keel runs list` shows the runs")
-            self._run_pks[run_id] = pk
-        return pk
-
-    def _project_id(self, connection: sa.Connection, project: str, create: bool = True) -> int:
-        pid = connection.execute(sa.select(t.projects.c.id).where(t.projects.c.name == project)).scalar()
-        if pid is None:
-            if not create:
-                raise NotFoundError(f"no project {project!r}")
-            pid = connection.execute(
-                sa.insert(t.projects).values(name=project, created_at=now_ms())
-            ).inserted_primary_key[0]  # type: ignore[index]
-        return int(pid)
 
     # -- experiments -------------------------------------------------------------------------
     def create_experiment(
@@ -125,7 +89,7 @@ class SqlStore:
                     updated_at=stamp,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            _insert_tags(c, t.experiment_tags, {"experiment_id": eid}, tags)
+            insert_tags(c, t.experiment_tags, {"experiment_id": eid}, tags)
         return self.get_experiment(str(eid))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -227,7 +191,7 @@ class SqlStore:
                     name=name,
                     status=RunStatus.RUNNING.value,
                     lifecycle="active",
-                    user=user or _current_user(),
+                    user=user or current_user(),
                     host=host or self._host,
                     pid=pid,
                     start_time=stamp,
@@ -669,23 +633,23 @@ class SqlStore:
             raise InvalidInputError(f"max_results must be between 1 and 50,000, not {max_results}")
         tree = parse_filter(filter_string)
         orders = parse_order_by(list(order_by or []))
-        offset = _decode_token(page_token)
+        offset = decode_token(page_token)
         r = t.runs
         query = sa.select(r.c.pk)
         if experiment_ids:
-            query = query.where(r.c.experiment_id.in_([_int_id(e) for e in experiment_ids]))
+            query = query.where(r.c.experiment_id.in_([int_id(e) for e in experiment_ids]))
         if not include_deleted:
             query = query.where(r.c.lifecycle == "active")
         if tree is not None:
-            query = query.where(_compile(tree))
+            query = query.where(compile_filter(tree))
         for index, order in enumerate(orders):
-            query, column = _order_column(query, order, index)
+            query, column = order_column(query, order, index)
             query = query.order_by(column.is_(None), column.asc() if order.ascending else column.desc())
         query = query.order_by(r.c.start_time.desc(), r.c.run_id).limit(max_results + 1).offset(offset)
         with self._read() as c:
             pks = list(c.execute(query).scalars())
             page = RunPage(self._load_runs(c, pks[:max_results]))
-        page.token = _encode_token(offset + max_results) if len(pks) > max_results else None
+        page.token = encode_token(offset + max_results) if len(pks) > max_results else None
         return page
 
     def _load_runs(self, c: sa.Connection, pks: Sequence[int]) -> list[Run]:
@@ -747,419 +711,6 @@ class SqlStore:
             )
         return result
 
-    # -- registry ----------------------------------------------------------------------------
-    def create_registered_model(
-        self,
-        name: str,
-        *,
-        project: str = "default",
-        description: str | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> RegisteredModel:
-        with self._write() as c:
-            pid = self._project_id(c, project)
-            if self._model_id(c, name, project, must=False) is not None:
-                raise ConflictError(f"registered model {name!r} already exists in project {project!r}")
-            stamp = now_ms()
-            mid = c.execute(
-                sa.insert(t.registered_models).values(
-                    project_id=pid,
-                    name=name,
-                    description=description,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            _insert_tags(c, t.registered_model_tags, {"model_id": mid}, tags)
-        return self.get_registered_model(name, project=project)
-
-    def _model_id(self, c: sa.Connection, name: str, project: str, must: bool = True) -> int | None:
-        m, p = t.registered_models, t.projects
-        mid = c.execute(
-            sa.select(m.c.id).join(p, p.c.id == m.c.project_id).where(m.c.name == name, p.c.name == project)
-        ).scalar()
-        if mid is None and must:
-            raise NotFoundError(
-                f"no registered model {name!r} in project {project!r}; `keel models list` shows the models"
-            )
-        return mid
-
-    def get_registered_model(self, name: str, *, project: str = "default") -> RegisteredModel:
-        found = self._models(sa.and_(t.registered_models.c.name == name, t.projects.c.name == project))
-        if not found:
-            raise NotFoundError(
-                f"no registered model {name!r} in project {project!r}; `keel models list` shows the models"
-            )
-        return found[0]
-
-    def list_registered_models(
-        self, *, project: str | None = None, name_like: str | None = None
-    ) -> list[RegisteredModel]:
-        clause: Any = sa.true()
-        if project is not None:
-            clause = sa.and_(clause, t.projects.c.name == project)
-        if name_like:
-            clause = sa.and_(clause, t.registered_models.c.name.like(name_like))
-        return self._models(clause)
-
-    def _models(self, clause: Any) -> list[RegisteredModel]:
-        m, p, mv = t.registered_models, t.projects, t.model_versions
-        latest = sa.select(sa.func.max(mv.c.version)).where(mv.c.model_id == m.c.id).scalar_subquery()
-        query = (
-            sa.select(m, p.c.name.label("project"), latest.label("latest"))
-            .join(p, p.c.id == m.c.project_id)
-            .where(clause)
-            .order_by(m.c.name)
-        )
-        with self._read() as c:
-            rows = c.execute(query).mappings().all()
-            ids = [r["id"] for r in rows]
-            tag_rows = (
-                c.execute(
-                    sa.select(t.registered_model_tags).where(t.registered_model_tags.c.model_id.in_(ids))
-                ).all()
-                if ids
-                else []
-            )
-            alias_rows = (
-                c.execute(sa.select(t.model_aliases).where(t.model_aliases.c.model_id.in_(ids))).all()
-                if ids
-                else []
-            )
-        tags: dict[int, dict[str, str]] = {}
-        for mid, key, value in tag_rows:
-            tags.setdefault(mid, {})[key] = value
-        aliases: dict[int, dict[str, int]] = {}
-        for mid, alias, version in alias_rows:
-            aliases.setdefault(mid, {})[alias] = version
-        return [
-            RegisteredModel(
-                r["name"],
-                r["project"],
-                r["description"],
-                r["created_at"],
-                r["updated_at"],
-                tags.get(r["id"], {}),
-                aliases.get(r["id"], {}),
-                r["latest"],
-            )
-            for r in rows
-        ]
-
-    def create_model_version(
-        self,
-        name: str,
-        *,
-        artifact_sha256: str,
-        flavor: str,
-        run_id: str | None = None,
-        artifact_name: str | None = None,
-        signature: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        project: str = "default",
-    ) -> ModelVersion:
-        mv = t.model_versions
-        with self._write() as c:
-            mid = self._model_id(c, name, project)
-            run_pk = self._run_pk(c, run_id) if run_id else None
-            version = (
-                c.execute(sa.select(sa.func.max(mv.c.version)).where(mv.c.model_id == mid)).scalar() or 0
-            ) + 1
-            stamp = now_ms()
-            vid = c.execute(
-                sa.insert(mv).values(
-                    model_id=mid,
-                    version=version,
-                    run_pk=run_pk,
-                    artifact_sha256=artifact_sha256,
-                    artifact_name=artifact_name,
-                    flavor=flavor,
-                    signature=json.dumps(signature) if signature else None,
-                    status="READY",
-                    description=description,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            _insert_tags(c, t.model_version_tags, {"model_version_id": vid}, tags)
-            c.execute(
-                sa.update(t.registered_models).where(t.registered_models.c.id == mid).values(updated_at=stamp)
-            )
-        return self.get_model_version(name, version, project=project)
-
-    def get_model_version(self, name: str, version: int, *, project: str = "default") -> ModelVersion:
-        found = self._versions(name, project, version=version)
-        if not found:
-            raise NotFoundError(
-                f"model {name!r} has no version {version}; `keel models show {name}` lists its versions"
-            )
-        return found[0]
-
-    def list_model_versions(self, name: str, *, project: str = "default") -> list[ModelVersion]:
-        return self._versions(name, project)
-
-    def _versions(self, name: str, project: str, version: int | None = None) -> list[ModelVersion]:
-        mv, r = t.model_versions, t.runs
-        with self._read() as c:
-            mid = self._model_id(c, name, project)
-            query = sa.select(mv, r.c.run_id).outerjoin(r, r.c.pk == mv.c.run_pk).where(mv.c.model_id == mid)
-            if version is not None:
-                query = query.where(mv.c.version == int(version))
-            rows = c.execute(query.order_by(mv.c.version)).mappings().all()
-            ids = [row["id"] for row in rows]
-            tag_rows = (
-                c.execute(
-                    sa.select(t.model_version_tags).where(t.model_version_tags.c.model_version_id.in_(ids))
-                ).all()
-                if ids
-                else []
-            )
-            alias_rows = c.execute(
-                sa.select(t.model_aliases.c.alias, t.model_aliases.c.version).where(
-                    t.model_aliases.c.model_id == mid
-                )
-            ).all()
-        tags: dict[int, dict[str, str]] = {}
-        for vid, key, value in tag_rows:
-            tags.setdefault(vid, {})[key] = value
-        return [
-            ModelVersion(
-                name=name,
-                version=row["version"],
-                run_id=row["run_id"],
-                artifact_sha256=row["artifact_sha256"],
-                artifact_name=row["artifact_name"],
-                flavor=row["flavor"],
-                signature=json.loads(row["signature"]) if row["signature"] else None,
-                status=row["status"],
-                description=row["description"],
-                created_at=row["created_at"],
-                updated_at=row["updated_at"],
-                tags=tags.get(row["id"], {}),
-                aliases=tuple(sorted(a for a, v in alias_rows if v == row["version"])),
-            )
-            for row in rows
-        ]
-
-    def set_model_alias(self, name: str, alias: str, version: int, *, project: str = "default") -> None:
-        self.get_model_version(name, version, project=project)
-        a = t.model_aliases
-        with self._write() as c:
-            mid = self._model_id(c, name, project)
-            c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.alias == alias))
-            c.execute(sa.insert(a).values(model_id=mid, alias=alias, version=int(version)))
-
-    def delete_model_alias(self, name: str, alias: str, *, project: str = "default") -> None:
-        a = t.model_aliases
-        with self._write() as c:
-            mid = self._model_id(c, name, project)
-            if c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.alias == alias)).rowcount == 0:
-                raise NotFoundError(f"model {name!r} has no alias @{alias}")
-
-    def get_model_version_by_alias(self, name: str, alias: str, *, project: str = "default") -> ModelVersion:
-        a = t.model_aliases
-        with self._read() as c:
-            mid = self._model_id(c, name, project)
-            version = c.execute(
-                sa.select(a.c.version).where(a.c.model_id == mid, a.c.alias == alias)
-            ).scalar()
-        if version is None:
-            raise NotFoundError(
-                f"model {name!r} has no alias @{alias}; `keel models alias {name} {alias} VERSION` sets it"
-            )
-        return self.get_model_version(name, version, project=project)
-
-    def set_model_version_tags(
-        self, name: str, version: int, tags: Mapping[str, str], *, project: str = "default"
-    ) -> None:
-        mv, mt = t.model_versions, t.model_version_tags
-        with self._write() as c:
-            mid = self._model_id(c, name, project)
-            vid = c.execute(sa.select(mv.c.id).where(mv.c.model_id == mid, mv.c.version == version)).scalar()
-            if vid is None:
-                raise NotFoundError(f"model {name!r} has no version {version}")
-            c.execute(sa.delete(mt).where(mt.c.model_version_id == vid, mt.c.key.in_(list(tags))))
-            _insert_tags(c, mt, {"model_version_id": vid}, tags)
-
-    # -- comments ----------------------------------------------------------------------------
-    def add_comment(
-        self, target_type: str, target_id: str, body: str, *, author: str | None = None
-    ) -> Comment:
-        if target_type not in {"run", "model_version"}:
-            raise InvalidInputError("comments attach to a 'run' or a 'model_version'")
-        if not body.strip():
-            raise InvalidInputError("a comment needs some text")
-        if len(body) > limits.MAX_COMMENT_LENGTH:
-            from keel.errors import LimitExceededError
-
-            raise LimitExceededError(
-                f"comment is {len(body):,} characters; the limit is {limits.MAX_COMMENT_LENGTH:,}",
-                limit=limits.MAX_COMMENT_LENGTH,
-                actual=len(body),
-                what="comment",
-            )
-        if target_type == "run":
-            self.get_run(target_id)
-        else:
-            name, _, version = target_id.rpartition("/")
-            self.get_model_version(name, int(version))
-        stamp = now_ms()
-        author = author or _current_user()
-        with self._write() as c:
-            cid = c.execute(
-                sa.insert(t.comments).values(
-                    target_type=target_type,
-                    target_id=target_id,
-                    author=author,
-                    body=body,
-                    created_at=stamp,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        return Comment(int(cid), target_type, target_id, author, body, stamp)
-
-    def list_comments(self, target_type: str, target_id: str) -> list[Comment]:
-        cm = t.comments
-        with self._read() as c:
-            rows = c.execute(
-                sa.select(cm)
-                .where(cm.c.target_type == target_type, cm.c.target_id == target_id)
-                .order_by(cm.c.id)
-            ).all()
-        return [Comment(*row) for row in rows]
-
-
-def _insert_tags(
-    c: sa.Connection, table: sa.Table, owner: Mapping[str, Any], tags: Mapping[str, Any] | None
-) -> None:
-    """Insert validated tags into a (owner..., key, value) tag table."""
-    rows = [
-        {**owner, "key": limits.check_key(k, "tag key"), "value": limits.check_tag_value(k, v)}
-        for k, v in (tags or {}).items()
-    ]
-    if rows:
-        c.execute(sa.insert(table), rows)
-
-
-# -- search compilation ------------------------------------------------------------------------
-
-
-def _compile(node: Node) -> Any:
-    if isinstance(node, And):
-        return sa.and_(*(_compile(p) for p in node.parts))
-    if isinstance(node, Or):
-        return sa.or_(*(_compile(p) for p in node.parts))
-    return _comparison(node)
-
-
-_ATTRIBUTE_COLUMNS = {
-    "run_id": "run_id",
-    "run_name": "name",
-    "status": "status",
-    "user": "user",
-    "host": "host",
-    "start_time": "start_time",
-    "end_time": "end_time",
-    "experiment_id": "experiment_id",
-    "lifecycle_stage": "lifecycle",
-    "git_commit": "git_commit",
-    "cost_usd": "cost_usd",
-}
-
-
-def _apply(column: Any, op: str, value: Any) -> Any:
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "LIKE":
-        return column.like(value)
-    if op == "ILIKE":
-        return sa.func.lower(column).like(sa.func.lower(value))
-    if op == "IN":
-        return column.in_(list(value))
-    if op == "NOT IN":
-        return column.not_in(list(value))
-    raise AssertionError(op)  # pragma: no cover
-
-
-def _comparison(node: Comparison) -> Any:
-    r = t.runs
-    if node.entity == "attributes":
-        column = getattr(r.c, _ATTRIBUTE_COLUMNS[node.key])
-        value = node.value
-        if node.key == "experiment_id":
-            value = (
-                tuple(_int_id(v) for v in value)
-                if isinstance(value, tuple)
-                else (None if value is None else _int_id(value))
-            )
-        if node.op == "IS NULL":
-            return column.is_(None)
-        if node.op == "IS NOT NULL":
-            return column.is_not(None)
-        return _apply(column, node.op, value)
-    if node.entity == "datasets":
-        d, ri = t.datasets, t.run_inputs
-        column = ri.c.context if node.key == "context" else getattr(d.c, node.key)
-        inner = (
-            sa.select(ri.c.run_pk)
-            .join(d, d.c.id == ri.c.dataset_id)
-            .where(_apply(column, node.op, node.value))
-        )
-        return r.c.pk.in_(inner)
-    table = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}[node.entity]
-    exists = sa.select(table.c.run_pk).where(table.c.key == node.key)
-    if node.op == "IS NULL":
-        return r.c.pk.not_in(exists)
-    if node.op == "IS NOT NULL":
-        return r.c.pk.in_(exists)
-    if node.op == "!=":
-        # MLflow semantics: a run without the key does not match `key != x`
-        return r.c.pk.in_(exists.where(table.c.value != node.value))
-    return r.c.pk.in_(exists.where(_apply(table.c.value, node.op, node.value)))
-
-
-def _order_column(query: Any, order: OrderBy, index: int) -> tuple[Any, Any]:
-    r = t.runs
-    if order.entity == "attributes":
-        return query, getattr(r.c, _ATTRIBUTE_COLUMNS[order.key])
-    table = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}[order.entity]
-    alias = table.alias(f"o{index}")
-    query = query.outerjoin(alias, sa.and_(alias.c.run_pk == r.c.pk, alias.c.key == order.key))
-    return query, alias.c.value
-
-
-def _int_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{value!r} is not an experiment id (a whole number)") from None
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-        if offset < 0:
-            raise ValueError
-        return offset
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInputError("invalid page token: pass the token of the previous page unchanged") from None
-
 
 def _dataset(row: Any) -> Dataset:
     return Dataset(
@@ -1177,18 +728,6 @@ def _dataset(row: Any) -> Dataset:
 
 def _short(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:57] + "...")
-
-
-def _current_user() -> str:
-    for name in ("KEEL_USER", "USER", "LOGNAME"):
-        if os.environ.get(name):
-            return os.environ[name]
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _pid_alive(pid: int) -> bool:

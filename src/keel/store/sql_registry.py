@@ -1,0 +1,302 @@
+"""Registry and comments for ``SqlStore``: registered models, versions, aliases, tags, comments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel import limits
+from keel.clock import now_ms
+from keel.entities import Comment, ModelVersion, RegisteredModel
+from keel.errors import ConflictError, InvalidInputError, NotFoundError
+from keel.store import schema as t
+from keel.store.sql_base import SqlBase, current_user, insert_tags
+
+__all__ = ["RegistryMixin"]
+
+
+class RegistryMixin(SqlBase):
+    # -- registry ----------------------------------------------------------------------------
+    def create_registered_model(
+        self,
+        name: str,
+        *,
+        project: str = "default",
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> RegisteredModel:
+        with self._write() as c:
+            pid = self._project_id(c, project)
+            if self._model_id(c, name, project, must=False) is not None:
+                raise ConflictError(f"registered model {name!r} already exists in project {project!r}")
+            stamp = now_ms()
+            mid = c.execute(
+                sa.insert(t.registered_models).values(
+                    project_id=pid,
+                    name=name,
+                    description=description,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            insert_tags(c, t.registered_model_tags, {"model_id": mid}, tags)
+        return self.get_registered_model(name, project=project)
+
+    def _model_id(self, c: sa.Connection, name: str, project: str, must: bool = True) -> int | None:
+        m, p = t.registered_models, t.projects
+        mid = c.execute(
+            sa.select(m.c.id).join(p, p.c.id == m.c.project_id).where(m.c.name == name, p.c.name == project)
+        ).scalar()
+        if mid is None and must:
+            raise NotFoundError(
+                f"no registered model {name!r} in project {project!r}; `keel models list` shows the models"
+            )
+        return mid
+
+    def get_registered_model(self, name: str, *, project: str = "default") -> RegisteredModel:
+        found = self._models(sa.and_(t.registered_models.c.name == name, t.projects.c.name == project))
+        if not found:
+            raise NotFoundError(
+                f"no registered model {name!r} in project {project!r}; `keel models list` shows the models"
+            )
+        return found[0]
+
+    def list_registered_models(
+        self, *, project: str | None = None, name_like: str | None = None
+    ) -> list[RegisteredModel]:
+        clause: Any = sa.true()
+        if project is not None:
+            clause = sa.and_(clause, t.projects.c.name == project)
+        if name_like:
+            clause = sa.and_(clause, t.registered_models.c.name.like(name_like))
+        return self._models(clause)
+
+    def _models(self, clause: Any) -> list[RegisteredModel]:
+        m, p, mv = t.registered_models, t.projects, t.model_versions
+        latest = sa.select(sa.func.max(mv.c.version)).where(mv.c.model_id == m.c.id).scalar_subquery()
+        query = (
+            sa.select(m, p.c.name.label("project"), latest.label("latest"))
+            .join(p, p.c.id == m.c.project_id)
+            .where(clause)
+            .order_by(m.c.name)
+        )
+        with self._read() as c:
+            rows = c.execute(query).mappings().all()
+            ids = [r["id"] for r in rows]
+            tag_rows = (
+                c.execute(
+                    sa.select(t.registered_model_tags).where(t.registered_model_tags.c.model_id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
+            alias_rows = (
+                c.execute(sa.select(t.model_aliases).where(t.model_aliases.c.model_id.in_(ids))).all()
+                if ids
+                else []
+            )
+        tags: dict[int, dict[str, str]] = {}
+        for mid, key, value in tag_rows:
+            tags.setdefault(mid, {})[key] = value
+        aliases: dict[int, dict[str, int]] = {}
+        for mid, alias, version in alias_rows:
+            aliases.setdefault(mid, {})[alias] = version
+        return [
+            RegisteredModel(
+                r["name"],
+                r["project"],
+                r["description"],
+                r["created_at"],
+                r["updated_at"],
+                tags.get(r["id"], {}),
+                aliases.get(r["id"], {}),
+                r["latest"],
+            )
+            for r in rows
+        ]
+
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        artifact_sha256: str,
+        flavor: str,
+        run_id: str | None = None,
+        artifact_name: str | None = None,
+        signature: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        project: str = "default",
+    ) -> ModelVersion:
+        mv = t.model_versions
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            run_pk = self._run_pk(c, run_id) if run_id else None
+            version = (
+                c.execute(sa.select(sa.func.max(mv.c.version)).where(mv.c.model_id == mid)).scalar() or 0
+            ) + 1
+            stamp = now_ms()
+            vid = c.execute(
+                sa.insert(mv).values(
+                    model_id=mid,
+                    version=version,
+                    run_pk=run_pk,
+                    artifact_sha256=artifact_sha256,
+                    artifact_name=artifact_name,
+                    flavor=flavor,
+                    signature=json.dumps(signature) if signature else None,
+                    status="READY",
+                    description=description,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            insert_tags(c, t.model_version_tags, {"model_version_id": vid}, tags)
+            c.execute(
+                sa.update(t.registered_models).where(t.registered_models.c.id == mid).values(updated_at=stamp)
+            )
+        return self.get_model_version(name, version, project=project)
+
+    def get_model_version(self, name: str, version: int, *, project: str = "default") -> ModelVersion:
+        found = self._versions(name, project, version=version)
+        if not found:
+            raise NotFoundError(
+                f"model {name!r} has no version {version}; `keel models show {name}` lists its versions"
+            )
+        return found[0]
+
+    def list_model_versions(self, name: str, *, project: str = "default") -> list[ModelVersion]:
+        return self._versions(name, project)
+
+    def _versions(self, name: str, project: str, version: int | None = None) -> list[ModelVersion]:
+        mv, r = t.model_versions, t.runs
+        with self._read() as c:
+            mid = self._model_id(c, name, project)
+            query = sa.select(mv, r.c.run_id).outerjoin(r, r.c.pk == mv.c.run_pk).where(mv.c.model_id == mid)
+            if version is not None:
+                query = query.where(mv.c.version == int(version))
+            rows = c.execute(query.order_by(mv.c.version)).mappings().all()
+            ids = [row["id"] for row in rows]
+            tag_rows = (
+                c.execute(
+                    sa.select(t.model_version_tags).where(t.model_version_tags.c.model_version_id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
+            alias_rows = c.execute(
+                sa.select(t.model_aliases.c.alias, t.model_aliases.c.version).where(
+                    t.model_aliases.c.model_id == mid
+                )
+            ).all()
+        tags: dict[int, dict[str, str]] = {}
+        for vid, key, value in tag_rows:
+            tags.setdefault(vid, {})[key] = value
+        return [
+            ModelVersion(
+                name=name,
+                version=row["version"],
+                run_id=row["run_id"],
+                artifact_sha256=row["artifact_sha256"],
+                artifact_name=row["artifact_name"],
+                flavor=row["flavor"],
+                signature=json.loads(row["signature"]) if row["signature"] else None,
+                status=row["status"],
+                description=row["description"],
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                tags=tags.get(row["id"], {}),
+                aliases=tuple(sorted(a for a, v in alias_rows if v == row["version"])),
+            )
+            for row in rows
+        ]
+
+    def set_model_alias(self, name: str, alias: str, version: int, *, project: str = "default") -> None:
+        self.get_model_version(name, version, project=project)
+        a = t.model_aliases
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.alias == alias))
+            c.execute(sa.insert(a).values(model_id=mid, alias=alias, version=int(version)))
+
+    def delete_model_alias(self, name: str, alias: str, *, project: str = "default") -> None:
+        a = t.model_aliases
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            if c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.alias == alias)).rowcount == 0:
+                raise NotFoundError(f"model {name!r} has no alias @{alias}")
+
+    def get_model_version_by_alias(self, name: str, alias: str, *, project: str = "default") -> ModelVersion:
+        a = t.model_aliases
+        with self._read() as c:
+            mid = self._model_id(c, name, project)
+            version = c.execute(
+                sa.select(a.c.version).where(a.c.model_id == mid, a.c.alias == alias)
+            ).scalar()
+        if version is None:
+            raise NotFoundError(
+                f"model {name!r} has no alias @{alias}; `keel models alias {name} {alias} VERSION` sets it"
+            )
+        return self.get_model_version(name, version, project=project)
+
+    def set_model_version_tags(
+        self, name: str, version: int, tags: Mapping[str, str], *, project: str = "default"
+    ) -> None:
+        mv, mt = t.model_versions, t.model_version_tags
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            vid = c.execute(sa.select(mv.c.id).where(mv.c.model_id == mid, mv.c.version == version)).scalar()
+            if vid is None:
+                raise NotFoundError(f"model {name!r} has no version {version}")
+            c.execute(sa.delete(mt).where(mt.c.model_version_id == vid, mt.c.key.in_(list(tags))))
+            insert_tags(c, mt, {"model_version_id": vid}, tags)
+
+    # -- comments ----------------------------------------------------------------------------
+    def add_comment(
+        self, target_type: str, target_id: str, body: str, *, author: str | None = None
+    ) -> Comment:
+        if target_type not in {"run", "model_version"}:
+            raise InvalidInputError("comments attach to a 'run' or a 'model_version'")
+        if not body.strip():
+            raise InvalidInputError("a comment needs some text")
+        if len(body) > limits.MAX_COMMENT_LENGTH:
+            from keel.errors import LimitExceededError
+
+            raise LimitExceededError(
+                f"comment is {len(body):,} characters; the limit is {limits.MAX_COMMENT_LENGTH:,}",
+                limit=limits.MAX_COMMENT_LENGTH,
+                actual=len(body),
+                what="comment",
+            )
+        if target_type == "run":
+            with self._read() as c:
+                self._run_pk(c, target_id)  # raises NotFoundError for an unknown run
+        else:
+            name, _, version = target_id.rpartition("/")
+            self.get_model_version(name, int(version))
+        stamp = now_ms()
+        author = author or current_user()
+        with self._write() as c:
+            cid = c.execute(
+                sa.insert(t.comments).values(
+                    target_type=target_type,
+                    target_id=target_id,
+                    author=author,
+                    body=body,
+                    created_at=stamp,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return Comment(int(cid), target_type, target_id, author, body, stamp)
+
+    def list_comments(self, target_type: str, target_id: str) -> list[Comment]:
+        cm = t.comments
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(cm)
+                .where(cm.c.target_type == target_type, cm.c.target_id == target_id)
+                .order_by(cm.c.id)
+            ).all()
+        return [Comment(*row) for row in rows]

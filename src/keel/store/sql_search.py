@@ -1,0 +1,134 @@
+"""Compiling the search language (``keel.store.search``) to SQLAlchemy Core, and page tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel.errors import InvalidInputError
+from keel.store import schema as t
+from keel.store.search import And, Comparison, Node, Or, OrderBy
+
+__all__ = ["compile_filter", "decode_token", "encode_token", "int_id", "order_column"]
+
+# -- search compilation ------------------------------------------------------------------------
+
+
+def compile_filter(node: Node) -> Any:
+    if isinstance(node, And):
+        return sa.and_(*(compile_filter(p) for p in node.parts))
+    if isinstance(node, Or):
+        return sa.or_(*(compile_filter(p) for p in node.parts))
+    return _comparison(node)
+
+
+_ATTRIBUTE_COLUMNS = {
+    "run_id": "run_id",
+    "run_name": "name",
+    "status": "status",
+    "user": "user",
+    "host": "host",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "experiment_id": "experiment_id",
+    "lifecycle_stage": "lifecycle",
+    "git_commit": "git_commit",
+    "cost_usd": "cost_usd",
+}
+
+
+def _apply(column: Any, op: str, value: Any) -> Any:
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "LIKE":
+        return column.like(value)
+    if op == "ILIKE":
+        return sa.func.lower(column).like(sa.func.lower(value))
+    if op == "IN":
+        return column.in_(list(value))
+    if op == "NOT IN":
+        return column.not_in(list(value))
+    raise AssertionError(op)  # pragma: no cover
+
+
+def _comparison(node: Comparison) -> Any:
+    r = t.runs
+    if node.entity == "attributes":
+        column = getattr(r.c, _ATTRIBUTE_COLUMNS[node.key])
+        value = node.value
+        if node.key == "experiment_id":
+            value = (
+                tuple(int_id(v) for v in value)
+                if isinstance(value, tuple)
+                else (None if value is None else int_id(value))
+            )
+        if node.op == "IS NULL":
+            return column.is_(None)
+        if node.op == "IS NOT NULL":
+            return column.is_not(None)
+        return _apply(column, node.op, value)
+    if node.entity == "datasets":
+        d, ri = t.datasets, t.run_inputs
+        column = ri.c.context if node.key == "context" else getattr(d.c, node.key)
+        inner = (
+            sa.select(ri.c.run_pk)
+            .join(d, d.c.id == ri.c.dataset_id)
+            .where(_apply(column, node.op, node.value))
+        )
+        return r.c.pk.in_(inner)
+    table = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}[node.entity]
+    exists = sa.select(table.c.run_pk).where(table.c.key == node.key)
+    if node.op == "IS NULL":
+        return r.c.pk.not_in(exists)
+    if node.op == "IS NOT NULL":
+        return r.c.pk.in_(exists)
+    if node.op == "!=":
+        # MLflow semantics: a run without the key does not match `key != x`
+        return r.c.pk.in_(exists.where(table.c.value != node.value))
+    return r.c.pk.in_(exists.where(_apply(table.c.value, node.op, node.value)))
+
+
+def order_column(query: Any, order: OrderBy, index: int) -> tuple[Any, Any]:
+    r = t.runs
+    if order.entity == "attributes":
+        return query, getattr(r.c, _ATTRIBUTE_COLUMNS[order.key])
+    table = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}[order.entity]
+    alias = table.alias(f"o{index}")
+    query = query.outerjoin(alias, sa.and_(alias.c.run_pk == r.c.pk, alias.c.key == order.key))
+    return query, alias.c.value
+
+
+def int_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{value!r} is not an experiment id (a whole number)") from None
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+        if offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInputError("invalid page token: pass the token of the previous page unchanged") from None
