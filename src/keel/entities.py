@@ -23,11 +23,13 @@ __all__ = [
     "LineageEdge",
     "Metric",
     "MetricHistory",
+    "PipelineRun",
     "ModelVersion",
     "RegisteredModel",
     "Run",
     "RunPage",
     "RunStatus",
+    "StepRun",
 ]
 
 #: metric keys under this prefix are system metrics written by the sampler
@@ -217,3 +219,40 @@ class Comment:
     author: str
     body: str
     created_at: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepRun:
+    """One node of a pipeline run: what ran (or came from the cache), how long, what it read and wrote."""
+
+    node: str
+    step: str
+    #: done | cached | failed | skipped | pending
+    status: str
+    cache_key: str | None = None
+    cached: bool = False
+    started_at: int | None = None
+    ended_at: int | None = None
+    wall_s: float | None = None
+    cpu_s: float | None = None
+    peak_rss_mb: float | None = None
+    error: str | None = None
+    #: argument name -> sha256 of the input artifact
+    inputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: output name -> {"sha256": ..., materializer metadata}
+    outputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: what the cache key was made of (for `keel pipeline explain`)
+    components: Mapping[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PipelineRun:
+    pipeline_run_id: int
+    run_id: str
+    pipeline: str
+    params: Mapping[str, Any]
+    graph: Mapping[str, Any]
+    status: str
+    created_at: int
+    resumed_from: int | None = None
+    steps: tuple[StepRun, ...] = ()

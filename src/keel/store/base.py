@@ -22,10 +22,12 @@ if TYPE_CHECKING:
         LineageEdge,
         MetricHistory,
         ModelVersion,
+        PipelineRun,
         RegisteredModel,
         Run,
         RunPage,
         RunStatus,
+        StepRun,
     )
     from keel.store.metrics import Chunk
 
@@ -165,6 +167,26 @@ class Store(Protocol):
         cost_detail: Mapping[str, Any] | None = None,
     ) -> None: ...
     def write_metric_batch(self, batch_id: str, run_id: str, chunks: Sequence[Chunk]) -> bool: ...
+
+    # pipelines
+    def create_pipeline_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        *,
+        params: Mapping[str, Any],
+        graph: Mapping[str, Any],
+        resumed_from: int | None = None,
+    ) -> int: ...
+    def find_step_runs(self, cache_key: str) -> list[StepRun]: ...
+    def get_pipeline_run(self, pipeline_run_id: int) -> PipelineRun: ...
+    def get_pipeline_run_by_run_id(self, run_id: str) -> PipelineRun: ...
+    def list_pipeline_runs(
+        self, pipeline: str | None = None, max_results: int = 100
+    ) -> list[PipelineRun]: ...
+    def lookup_step_cache(self, cache_keys: Sequence[str]) -> dict[str, Mapping[str, Any]]: ...
+    def record_step_runs(self, pipeline_run_id: int, steps: Sequence[StepRun]) -> None: ...
+    def set_pipeline_run_status(self, pipeline_run_id: int, status: str) -> None: ...
 
 
 _lock = threading.Lock()
