@@ -9,7 +9,8 @@ The hierarchy::
     │   │   ├── MissingInputError     a step argument has no value, or names an output nobody makes
     │   │   └── CycleError            the graph has a cycle (only hand-built graphs can)
     │   └── NoMaterializerError       a step output has no materializer and could not be pickled
-    └── StepFailedError               a run had failed steps and their result was asked for
+    ├── StepFailedError               a run had failed steps and their result was asked for
+    └── StepTimeoutError              a step ran past its ``timeout`` (also a TimeoutError)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "NoMaterializerError",
     "PipelineDefinitionError",
     "StepFailedError",
+    "StepTimeoutError",
     "UnknownParamError",
 ]
 
@@ -65,3 +67,7 @@ class StepFailedError(KeelError):
     def __init__(self, message: str, *, failed: dict[str, str]):
         super().__init__(message)
         self.failed = failed
+
+
+class StepTimeoutError(KeelError, TimeoutError):
+    """A step call ran longer than its ``timeout`` and was interrupted."""

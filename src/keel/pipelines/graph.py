@@ -216,8 +216,9 @@ class Graph:
         while node_id not in path:
             path[node_id] = len(path)
             node_id = next(parent for parent in self.nodes[node_id].upstream if parent in remaining)
-        walk = list(path)
-        return list(reversed(walk[path[node_id] :]))
+        cycle = list(reversed(list(path)[path[node_id] :]))  # in data-flow order
+        start = cycle.index(min(cycle))
+        return cycle[start:] + cycle[:start]
 
     def layers(self) -> list[list[Node]]:
         """Nodes grouped by their longest distance from a source (layer 0 reads from nobody)."""

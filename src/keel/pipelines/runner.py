@@ -1,0 +1,378 @@
+"""Run a built :class:`~keel.pipelines.graph.Graph` in this process or in a local process pool.
+
+    >>> result = run_graph(training.build(lr=0.1), sink=FolderSink(), cache=MemoryCache())
+    >>> result.ok, result.outputs
+    (True, 0.93)
+    >>> result.nodes["train"].cache_hit, result.nodes["train"].wall_s
+    (False, 1.2)
+
+``executor="inline"`` (the default) runs steps one by one in topological order and hands Python
+objects from step to step directly. ``executor="process"`` runs every ready step in a
+:class:`concurrent.futures.ProcessPoolExecutor` started with *spawn*: step functions must be
+importable (defined at module level in an importable module, not in ``__main__`` of an interactive
+session nor inside a function), and a script run as ``__main__`` must be a file, since spawned
+workers re-import it (``python - < script`` cannot use the pool). Arguments and results travel to
+and from workers pickled, which is transport, not storage. Timeouts are enforced in the worker with
+``SIGALRM`` (a step stuck inside C code that never returns to Python is interrupted only when it
+does); inline runs do not enforce them.
+
+With a ``sink`` every output is materialized into a folder and stored; with a ``cache`` as well, a
+step whose key (:func:`keel.pipelines.cache.cache_key`) is found is skipped and its outputs loaded
+from the sink. A failing step marks everything downstream ``skipped``; independent steps still run
+and completed outputs are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from keel.errors import InvalidInputError, NotFoundError
+from keel.pipelines.errors import StepFailedError
+from keel.pipelines.graph import Graph, Node, replace_outputs
+from keel.pipelines.materializers import hash_folder, load_output, save_output
+from keel.pipelines.runtime import Attempt, cache_parts, default_environment, execute, split_outputs
+from keel.pipelines.steps import Step, _import_step
+
+__all__ = ["Cache", "FolderSink", "MemoryCache", "NodeRecord", "RunResult", "Sink", "run_graph"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where materialized outputs go: ``put`` stores a folder and returns its sha256."""
+
+    def put(self, node_id: str, name: str, folder: Path) -> str:
+        """Store ``folder`` (the runner does not use it afterwards) and return its content hash."""
+        ...
+
+    def open(self, sha256: str) -> Path:
+        """A folder holding what ``put`` stored under ``sha256``."""
+        ...
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """Step cache: cache key → output name → sha256 of the stored output."""
+
+    def get(self, key: str) -> Mapping[str, str] | None: ...
+
+    def put(self, key: str, outputs: Mapping[str, str], components: Mapping[str, Any]) -> None: ...
+
+
+class FolderSink:
+    """A content-addressed folder of output folders (``root/ab/abcd…``), temporary by default."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None):
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="keel-outputs-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        #: (node id, output name) → sha256 of what was last stored for it
+        self.index: dict[tuple[str, str], str] = {}
+
+    def put(self, node_id: str, name: str, folder: Path) -> str:
+        sha = hash_folder(folder)
+        target = self.root / sha[:2] / sha
+        if target.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(folder, target) if _same_device(folder, target.parent) else shutil.move(folder, target)
+        self.index[(node_id, name)] = sha
+        return sha
+
+    def open(self, sha256: str) -> Path:
+        target = self.root / sha256[:2] / sha256
+        if not target.is_dir():
+            raise NotFoundError(f"no stored output {sha256} in {self.root}")
+        return target
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+class MemoryCache:
+    """A dict-backed :class:`Cache` that also keeps each key's components for ``explain``."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, str]] = {}
+        self.components: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> Mapping[str, str] | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, outputs: Mapping[str, str], components: Mapping[str, Any]) -> None:
+        self.entries[key] = dict(outputs)
+        self.components[key] = dict(components)
+
+
+@dataclass
+class NodeRecord:
+    """What happened to one node: status, timing, resources, cache and outputs."""
+
+    id: str
+    status: str = "pending"
+    started: float | None = None
+    ended: float | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    #: peak resident memory of the process that ran the step, in bytes (a process-wide high-water mark)
+    peak_rss: int | None = None
+    cache_hit: bool = False
+    cache_key: str | None = None
+    components: dict[str, Any] | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of :func:`run_graph`; ``outputs`` is the pipeline's return value, resolved."""
+
+    graph: Graph
+    nodes: dict[str, NodeRecord]
+    values: dict[str, dict[str, Any]]
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(record.status in ("done", "cached") for record in self.nodes.values())
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Failed node ids and their errors (traceback text)."""
+        return {i: r.error or "" for i, r in self.nodes.items() if r.status == "failed"}
+
+    @property
+    def status(self) -> dict[str, str]:
+        return {node_id: record.status for node_id, record in self.nodes.items()}
+
+    def value(self, node_id: str, name: str = "output") -> Any:
+        """The in-memory value of one output of a node that completed."""
+        try:
+            return self.values[node_id][name]
+        except KeyError:
+            record = self.nodes.get(node_id)
+            state = record.status if record else "not in the graph"
+            raise StepFailedError(
+                f"step `{node_id}` has no output `{name}` ({state})", failed=self.failed
+            ) from None
+
+    @property
+    def outputs(self) -> Any:
+        return replace_outputs(self.graph.result, lambda out: self.value(out.node, out.name))
+
+    def render_text(self) -> str:
+        return self.graph.render_text(self.status)
+
+    def render_svg(self) -> str:
+        return self.graph.render_svg(self.status)
+
+
+class _Run:
+    """State shared by both executors: records, values, caching and persistence."""
+
+    def __init__(
+        self, graph: Graph, sink: Sink | None, cache: Cache | None, trust: bool, env: dict[str, Any]
+    ):
+        if cache is not None and sink is None:
+            raise InvalidInputError("caching needs a sink to store and reload outputs; pass sink= too")
+        self.graph, self.sink, self.cache, self.trust, self.env = graph, sink, cache, trust, env
+        self.records = {node_id: NodeRecord(node_id) for node_id in graph.nodes}
+        self.values: dict[str, dict[str, Any]] = {}
+        self.sources: dict[int, dict[str, str]] = {}
+
+    def blocked(self, node: Node) -> bool:
+        bad = [p for p in node.upstream if self.records[p].status in ("failed", "skipped")]
+        if bad:
+            record = self.records[node.id]
+            record.status = "skipped"
+            record.error = f"skipped: upstream step `{bad[0]}` {self.records[bad[0]].status}"
+        return bool(bad)
+
+    def resolve(self, node: Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return node.call_arguments(lambda out: self.values[out.node][out.name])
+
+    def try_cache(self, node: Node) -> bool:
+        """Compute the node's key; on a hit load its outputs and return True."""
+        if self.cache is None or self.sink is None or not node.step.cache:
+            return False
+        record = self.records[node.id]
+        hashes = {(n, name): sha for n in node.upstream for name, sha in self.records[n].outputs.items()}
+        fn = node.step.fn
+        if id(fn) not in self.sources:
+            from keel.pipelines.cache import source_hashes
+
+            self.sources[id(fn)] = source_hashes(fn)
+        key = cache_parts(node, hashes, self.env, self.sources[id(fn)])
+        record.cache_key, record.components = key.digest, key.components
+        found = self.cache.get(key.digest)
+        if found is None:
+            return False
+        try:
+            loaded = {name: load_output(self.sink.open(sha), trust=self.trust) for name, sha in found.items()}
+        except Exception:  # a missing blob or a pickle we may not load: run the step instead
+            return False
+        self.values[node.id] = loaded
+        record.status, record.cache_hit, record.outputs = "cached", True, dict(found)
+        return True
+
+    def finish(self, node: Node, attempt: Attempt) -> None:
+        record = self.records[node.id]
+        record.started, record.ended = attempt.started, attempt.ended
+        record.wall_s, record.cpu_s, record.peak_rss = attempt.wall_s, attempt.cpu_s, attempt.peak_rss
+        record.attempts = attempt.attempts
+        if attempt.error is not None:
+            record.status, record.error = "failed", attempt.error
+            return
+        try:
+            values = split_outputs(node, attempt.value)
+            record.outputs = self._persist(node, values)
+        except Exception:
+            record.status, record.error = "failed", traceback.format_exc()
+            return
+        self.values[node.id] = values
+        record.status = "done"
+        if self.cache is not None and record.cache_key and record.components is not None:
+            self.cache.put(record.cache_key, record.outputs, record.components)
+
+    def _persist(self, node: Node, values: dict[str, Any]) -> dict[str, str]:
+        if self.sink is None:
+            return {}
+        hashes: dict[str, str] = {}
+        for name, value in values.items():
+            folder = Path(tempfile.mkdtemp(prefix="keel-output-"))
+            try:
+                save_output(value, folder, node=node.id, output=name)
+                hashes[name] = self.sink.put(node.id, name, folder)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        return hashes
+
+
+def run_graph(
+    graph: Graph,
+    *,
+    executor: Literal["inline", "process"] = "inline",
+    max_workers: int | None = None,
+    sink: Sink | None = None,
+    cache: Cache | None = None,
+    trust: bool = False,
+    environment: Mapping[str, Any] | None = None,
+    retry_backoff: float = 0.1,
+) -> RunResult:
+    """Run every node of ``graph``; never raises for a failing step (see ``RunResult.failed``).
+
+    ``environment`` is part of every cache key (default: the Python and keel versions).
+    ``retry_backoff`` is the first pause between retries in seconds; each next pause doubles.
+
+        >>> result = run_graph(graph, executor="process", max_workers=2)
+        >>> result.failed
+        {}
+    """
+    if executor not in ("inline", "process"):
+        raise InvalidInputError(f"executor must be 'inline' or 'process', not {executor!r}")
+    env = dict(environment) if environment is not None else default_environment()
+    run = _Run(graph, sink, cache, trust, env)
+    order = graph.topological_order()
+    begun = time.perf_counter()
+    if executor == "inline":
+        for node in order:
+            if run.blocked(node) or run.try_cache(node):
+                continue
+            args, kwargs = run.resolve(node)
+            run.finish(node, execute(node.step, args, kwargs, node.step.retries, retry_backoff, None))
+    else:
+        _run_in_pool(run, order, max_workers, retry_backoff)
+    return RunResult(graph, run.records, run.values, time.perf_counter() - begun)
+
+
+def _importable(step: Step) -> str | None:
+    """Why ``step`` cannot be sent to a worker process, or None when it can."""
+    try:
+        found = _import_step(step.fn.__module__, step.fn.__qualname__)
+    except Exception as exc:
+        found, reason = None, f"{type(exc).__name__}: {exc}"
+    else:
+        reason = ""
+    if found is step and step.fn.__module__ != "__main__":
+        return None
+    return (
+        f"step `{step.name}` cannot run in a worker process: its function must be importable as "
+        f"{step.fn.__module__}.{step.fn.__qualname__} (define it at module level in an importable "
+        f"module, not in __main__ or inside a function), or use executor='inline'. {reason}"
+    ).strip()
+
+
+def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff: float) -> None:
+    nodes = run.graph.nodes
+    waiting = {node.id: len(node.upstream) for node in order}
+    children = run.graph.downstream()
+    ready = deque(node.id for node in order if not node.upstream)
+    checked: dict[int, str | None] = {}
+    workers = max_workers or os.cpu_count() or 1
+    context = get_context("spawn")  # fork would copy locks held by other threads
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    running: dict[Future[Attempt], str] = {}
+
+    def release(node_id: str) -> None:
+        for child in children[node_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+
+    try:
+        while ready or running:
+            while ready:
+                node = nodes[ready.popleft()]
+                if run.blocked(node) or run.try_cache(node):
+                    release(node.id)
+                    continue
+                if id(node.step) not in checked:
+                    checked[id(node.step)] = _importable(node.step)
+                problem = checked[id(node.step)]
+                if problem is not None:
+                    run.finish(node, Attempt.failure(problem))
+                    release(node.id)
+                    continue
+                args, kwargs = run.resolve(node)
+                step = node.step
+                future = pool.submit(execute, step, args, kwargs, step.retries, backoff, step.timeout)
+                running[future] = node.id
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                node = nodes[running.pop(future)]
+                try:
+                    attempt = future.result()
+                except Exception as exc:  # the worker died, or a value did not pickle
+                    broken = broken or type(exc).__name__ == "BrokenProcessPool"
+                    attempt = Attempt.failure(
+                        f"step `{node.id}` did not come back from its worker process: "
+                        f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+                    )
+                run.finish(node, attempt)
+                release(node.id)
+            if broken:  # every other task in that pool is lost too: fail them and start afresh
+                for node_id in list(running.values()):
+                    run.finish(
+                        nodes[node_id], Attempt.failure("its worker pool broke (a worker process died)")
+                    )
+                    release(node_id)
+                running.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
