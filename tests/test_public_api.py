@@ -46,10 +46,12 @@ EXPECTED = [
     "log_params",
     "log_table",
     "log_text",
+    "pipeline",
     "register_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 
 

@@ -61,6 +61,9 @@ _EXPORTS: dict[str, str] = {
     "NotFoundError": "keel.errors",
     "ParamConflictError": "keel.errors",
     "TrustError": "keel.errors",
+    # pipelines
+    "pipeline": "keel.pipelines",
+    "step": "keel.pipelines",
     # models
     "load_model": "keel._api",
     "register_model": "keel._api",
@@ -72,7 +75,7 @@ __all__ = [
     "NotFoundError", "ParamConflictError", "RegisteredModel", "Run", "RunStatus", "Settings", "TrustError",
     "__version__", "active_run", "end_run", "flush", "load_model", "log_artifact", "log_dict", "log_figure",
     "log_input", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "log_table",
-    "log_text", "register_model", "set_tag", "set_tags", "start_run",
+    "log_text", "pipeline", "register_model", "set_tag", "set_tags", "start_run", "step",
 ]  # fmt: skip
 
 
@@ -107,6 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from keel.errors import KeelError, NameRuleError, NotFoundError, ParamConflictError, TrustError
     from keel.naming import NamingConvention
+    from keel.pipelines import pipeline, step
     from keel.tracking.client import Client, ModelInfo
     from keel.tracking.fluent import (
         ActiveRun,

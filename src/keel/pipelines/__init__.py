@@ -33,6 +33,7 @@ from keel.pipelines.materializers import (
 )
 from keel.pipelines.runner import Cache, FolderSink, MemoryCache, NodeRecord, RunResult, Sink, run_graph
 from keel.pipelines.steps import Pipeline, Step, pipeline, step
+from keel.pipelines.tracking import StoreCache, StoreSink, run_pipeline
 
 __all__ = [
     "Cache",
@@ -54,6 +55,8 @@ __all__ = [
     "Step",
     "StepFailedError",
     "StepTimeoutError",
+    "StoreCache",
+    "StoreSink",
     "UnknownParamError",
     "cache_key",
     "explain",
@@ -61,6 +64,7 @@ __all__ = [
     "pipeline",
     "register_materializer",
     "run_graph",
+    "run_pipeline",
     "save_output",
     "source_hashes",
     "step",

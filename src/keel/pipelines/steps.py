@@ -298,10 +298,12 @@ class Pipeline:
         return graph
 
     def run(self, params: Mapping[str, Any] | None = None, **options: Any) -> Any:
-        """Build with ``params`` and run with :func:`keel.pipelines.runner.run_graph` ``options``."""
-        from keel.pipelines.runner import run_graph
+        """Build with ``params`` and run tracked: outputs in the artifact store, the run, every step,
+        the cache and lineage in the metadata store (see :func:`keel.pipelines.tracking.run_pipeline`
+        for ``options``). For an untracked, in-memory run use ``run_graph(self.build(...))``."""
+        from keel.pipelines.tracking import run_pipeline
 
-        return run_graph(self.build(**dict(params or {})), **options)
+        return run_pipeline(self, params, **options)
 
 
 @overload
