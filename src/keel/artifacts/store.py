@@ -91,8 +91,13 @@ class ArtifactStore:
         return f"{self.root}/{sha256[:2]}/{sha256}"
 
     # -- writing -----------------------------------------------------------------------------
-    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
-        """Store a file's bytes; return (sha256, size). Storing the same bytes twice costs nothing."""
+    def put_file(self, path: str | os.PathLike[str], *, durable: bool = True) -> tuple[str, int]:
+        """Store a file's bytes; return (sha256, size). Storing the same bytes twice costs nothing.
+
+        ``durable=False`` skips the fsync, for intermediate results that can be recomputed (pipeline
+        step outputs): a power cut may then lose the blob, which a later read reports as missing or
+        corrupted, never as wrong data.
+        """
         sha, size = sha256_file(path)
         if self.exists(sha):
             return sha, size
@@ -105,7 +110,8 @@ class ArtifactStore:
                     with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
                         shutil.copyfileobj(src, out, _BLOCK)
                         out.flush()
-                        os.fsync(out.fileno())
+                        if durable:
+                            os.fsync(out.fileno())
                     again, _ = sha256_file(tmp)
                     if again != sha:
                         raise ArtifactError(f"{path} changed while it was being stored; log it again")
@@ -119,7 +125,7 @@ class ArtifactStore:
             raise ArtifactError(f"cannot store {path} in {self.uri}: {exc}") from exc
         return sha, size
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
+    def put_bytes(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
         sha = hashlib.sha256(data).hexdigest()
         if self.exists(sha):
             return sha, len(data)
@@ -127,7 +133,7 @@ class ArtifactStore:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            return self.put_file(tmp)
+            return self.put_file(tmp, durable=durable)
         finally:
             Path(tmp).unlink(missing_ok=True)
 

@@ -45,18 +45,24 @@ class StoreSink:
         self.run_id = run_id
         self.artifacts: ArtifactStore = client._context.artifacts
         self.cache_dir = cache_dir or client._context.keel_dir / "cache" / "outputs"
+        #: artifact records not yet written; :meth:`flush` writes them in one transaction
+        self.pending: list[tuple[str, str, int, str]] = []
 
     def put(self, node_id: str, name: str, folder: Path) -> str:
         files = {}
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            files[file.relative_to(folder).as_posix()] = self.artifacts.put_file(file)[0]
+            files[file.relative_to(folder).as_posix()] = self.artifacts.put_file(file, durable=False)[0]
         manifest = json.dumps({"format": _MANIFEST_FORMAT, "files": files}, sort_keys=True).encode()
-        sha, size = self.artifacts.put_bytes(manifest)
-        self.client.store.record_artifact(
-            self.run_id, _artifact_name(node_id, name), sha, size, "application/json"
-        )
+        sha, size = self.artifacts.put_bytes(manifest, durable=False)
+        self.pending.append((_artifact_name(node_id, name), sha, size, "application/json"))
         shutil.rmtree(folder, ignore_errors=True)
         return sha
+
+    def flush(self) -> None:
+        """Record the stored outputs as artifacts of the run (lineage edges included)."""
+        if self.pending:
+            self.client.store.record_artifacts(self.run_id, self.pending)
+            self.pending = []
 
     def open(self, sha256: str) -> Path:
         target = self.cache_dir / sha256
@@ -137,14 +143,18 @@ def run_pipeline(
         pipeline_run_id = store.create_pipeline_run(
             run.run_id, graph.name, params=graph.params, graph=graph_document(graph)
         )
-        result = run_graph(
-            graph,
-            executor=executor,
-            max_workers=max_workers,
-            sink=StoreSink(run.client, run.run_id),
-            cache=StoreCache(store) if cache else None,
-            trust=trust,
-        )
+        sink = StoreSink(run.client, run.run_id)
+        try:
+            result = run_graph(
+                graph,
+                executor=executor,
+                max_workers=max_workers,
+                sink=sink,
+                cache=StoreCache(store) if cache else None,
+                trust=trust,
+            )
+        finally:
+            sink.flush()
         store.record_step_runs(
             pipeline_run_id, [_step_run(graph, result, node_id) for node_id in graph.nodes]
         )

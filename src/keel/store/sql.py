@@ -545,23 +545,28 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         return [_dataset(r) for r in rows]
 
     def record_artifact(self, run_id: str, name: str, sha256: str, size: int, media_type: str) -> Artifact:
+        return self.record_artifacts(run_id, [(name, sha256, size, media_type)])[0]
+
+    def record_artifacts(self, run_id: str, artifacts: Sequence[tuple[str, str, int, str]]) -> list[Artifact]:
+        """Record several (name, sha256, size, media type) outputs of a run in one transaction."""
         a = t.artifacts
         stamp = now_ms()
         with self._write() as c:
             pk = self._run_pk(c, run_id)
-            c.execute(sa.delete(a).where(a.c.run_pk == pk, a.c.name == name))
-            c.execute(
-                sa.insert(a).values(
-                    run_pk=pk,
-                    name=name,
-                    sha256=sha256,
-                    size=size,
-                    media_type=media_type,
-                    created_at=stamp,
+            for name, sha256, size, media_type in artifacts:
+                c.execute(sa.delete(a).where(a.c.run_pk == pk, a.c.name == name))
+                c.execute(
+                    sa.insert(a).values(
+                        run_pk=pk,
+                        name=name,
+                        sha256=sha256,
+                        size=size,
+                        media_type=media_type,
+                        created_at=stamp,
+                    )
                 )
-            )
-            self._edge(c, pk, sha256, "output", name, stamp)
-        return Artifact(run_id, name, sha256, size, media_type, stamp)
+                self._edge(c, pk, sha256, "output", name, stamp)
+        return [Artifact(run_id, name, sha, size, media, stamp) for name, sha, size, media in artifacts]
 
     def record_input_artifact(self, run_id: str, sha256: str, name: str) -> None:
         with self._write() as c:
