@@ -86,3 +86,16 @@ def test_failure_keeps_completed_outputs_and_marks_the_run(project):
     CALLS.clear()
     partly_broken.run({"n": 4})  # rerun: completed steps come from the cache
     assert CALLS == []
+
+
+def test_progress_sees_every_step_and_caching_can_be_turned_off(project, monkeypatch, capsys):
+    from keel.pipelines import run_graph
+
+    seen = []
+    run_graph(numbers.build(n=3), progress=lambda record: seen.append((record.id, record.status)))
+    assert seen == [("load", "done"), ("scale", "done"), ("total", "done")]
+    numbers.run({"n": 3}, progress=True)  # draws a bar on stderr without getting in the way
+    monkeypatch.setenv("KEEL_PIPELINE_CACHE", "false")
+    CALLS.clear()
+    numbers.run({"n": 3})
+    assert CALLS == ["load", "scale", "total"]

@@ -30,7 +30,7 @@ import tempfile
 import time
 import traceback
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -183,7 +183,13 @@ class _Run:
     """State shared by both executors: records, values, caching and persistence."""
 
     def __init__(
-        self, graph: Graph, sink: Sink | None, cache: Cache | None, trust: bool, env: dict[str, Any]
+        self,
+        graph: Graph,
+        sink: Sink | None,
+        cache: Cache | None,
+        trust: bool,
+        env: dict[str, Any],
+        progress: Callable[[NodeRecord], None] | None = None,
     ):
         if cache is not None and sink is None:
             raise InvalidInputError("caching needs a sink to store and reload outputs; pass sink= too")
@@ -191,6 +197,11 @@ class _Run:
         self.records = {node_id: NodeRecord(node_id) for node_id in graph.nodes}
         self.values: dict[str, dict[str, Any]] = {}
         self.sources: dict[int, dict[str, str]] = {}
+        self.progress = progress
+
+    def _settled(self, record: NodeRecord) -> None:
+        if self.progress is not None:
+            self.progress(record)
 
     def blocked(self, node: Node) -> bool:
         bad = [p for p in node.upstream if self.records[p].status in ("failed", "skipped")]
@@ -198,6 +209,7 @@ class _Run:
             record = self.records[node.id]
             record.status = "skipped"
             record.error = f"skipped: upstream step `{bad[0]}` {self.records[bad[0]].status}"
+            self._settled(record)
         return bool(bad)
 
     def resolve(self, node: Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -225,6 +237,7 @@ class _Run:
             return False
         self.values[node.id] = loaded
         record.status, record.cache_hit, record.outputs = "cached", True, dict(found)
+        self._settled(record)
         return True
 
     def finish(self, node: Node, attempt: Attempt) -> None:
@@ -234,17 +247,20 @@ class _Run:
         record.attempts = attempt.attempts
         if attempt.error is not None:
             record.status, record.error = "failed", attempt.error
+            self._settled(record)
             return
         try:
             values = split_outputs(node, attempt.value)
             record.outputs = self._persist(node, values)
         except Exception:
             record.status, record.error = "failed", traceback.format_exc()
+            self._settled(record)
             return
         self.values[node.id] = values
         record.status = "done"
         if self.cache is not None and record.cache_key and record.components is not None:
             self.cache.put(record.cache_key, record.outputs, record.components)
+        self._settled(record)
 
     def _persist(self, node: Node, values: dict[str, Any]) -> dict[str, str]:
         if self.sink is None:
@@ -270,11 +286,14 @@ def run_graph(
     trust: bool = False,
     environment: Mapping[str, Any] | None = None,
     retry_backoff: float = 0.1,
+    progress: Callable[[NodeRecord], None] | None = None,
 ) -> RunResult:
     """Run every node of ``graph``; never raises for a failing step (see ``RunResult.failed``).
 
     ``environment`` is part of every cache key (default: the Python and keel versions).
     ``retry_backoff`` is the first pause between retries in seconds; each next pause doubles.
+    ``progress`` is called with each node's record as soon as the node is settled (done, cached,
+    failed or skipped), for progress displays.
 
         >>> result = run_graph(graph, executor="process", max_workers=2)
         >>> result.failed
@@ -283,7 +302,7 @@ def run_graph(
     if executor not in ("inline", "process"):
         raise InvalidInputError(f"executor must be 'inline' or 'process', not {executor!r}")
     env = dict(environment) if environment is not None else default_environment()
-    run = _Run(graph, sink, cache, trust, env)
+    run = _Run(graph, sink, cache, trust, env, progress)
     order = graph.topological_order()
     begun = time.perf_counter()
     if executor == "inline":

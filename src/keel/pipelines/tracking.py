@@ -12,11 +12,12 @@ memory, cache hit, cache key and what it was made of, inputs and outputs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,11 +122,14 @@ def run_pipeline(
     trust: bool = False,
     experiment: str = "pipelines",
     tracking_uri: str | None = None,
+    progress: bool | None = None,
 ) -> RunResult:
     """Build ``pipeline`` with ``params``, run it tracked, and return the result.
 
     The result also carries ``pipeline_run_id`` and ``run_id``. A failing step stops its dependants;
     everything else finishes and is recorded, and completed steps are reused by the next run.
+    ``progress`` shows a progress bar on stderr (default: when stderr is a terminal). Setting
+    ``KEEL_PIPELINE_CACHE=false`` turns caching off for every run (useful in tests).
     """
     from keel.tracking.fluent import start_run
 
@@ -144,17 +148,24 @@ def run_pipeline(
             run.run_id, graph.name, params=graph.params, graph=graph_document(graph)
         )
         sink = StoreSink(run.client, run.run_id)
-        try:
-            result = run_graph(
-                graph,
-                executor=executor,
-                max_workers=max_workers,
-                sink=sink,
-                cache=StoreCache(store) if cache else None,
-                trust=trust,
-            )
-        finally:
-            sink.flush()
+        use_cache = cache and os.environ.get("KEEL_PIPELINE_CACHE", "true").lower() not in {
+            "0",
+            "false",
+            "no",
+        }
+        with _progress(graph, progress) as on_settle:
+            try:
+                result = run_graph(
+                    graph,
+                    executor=executor,
+                    max_workers=max_workers,
+                    sink=sink,
+                    cache=StoreCache(store) if use_cache else None,
+                    trust=trust,
+                    progress=on_settle,
+                )
+            finally:
+                sink.flush()
         store.record_step_runs(
             pipeline_run_id, [_step_run(graph, result, node_id) for node_id in graph.nodes]
         )
@@ -173,6 +184,29 @@ def run_pipeline(
     result.pipeline_run_id = pipeline_run_id  # type: ignore[attr-defined]
     result.run_id = run.run_id  # type: ignore[attr-defined]
     return result
+
+
+@contextlib.contextmanager
+def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], None] | None]:
+    """A Rich progress bar on stderr that advances as steps settle; off when not a terminal."""
+    import sys
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"pipeline {graph.name}", total=len(graph))
+
+        def advance(record: Any) -> None:
+            bar.update(task, advance=1, description=f"pipeline {graph.name}: {record.id} {record.status}")
+
+        yield advance
 
 
 def _active_run() -> Any:
