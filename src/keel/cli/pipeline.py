@@ -67,7 +67,7 @@ def run(
     target: str = typer.Argument(..., help="The pipeline as module:function, e.g. train:training."),
     param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE (JSON values; repeatable)."),
     config: Path = typer.Option(None, "--config", "-c", help="Params from a YAML, TOML or JSON file."),
-    executor: str = typer.Option("inline", "--executor", "-x", help="inline or process."),
+    executor: str = typer.Option("inline", "--executor", "-x", help="inline, process or ray."),
     workers: int = typer.Option(None, "--workers", help="Processes for --executor process."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, reuse nothing."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
@@ -76,8 +76,8 @@ def run(
     from keel.errors import InvalidInputError
     from keel.pipelines.tracking import load_pipeline, run_pipeline
 
-    if executor not in {"inline", "process"}:
-        raise InvalidInputError("--executor is inline or process")
+    if executor not in {"inline", "process", "ray"}:
+        raise InvalidInputError("--executor is inline, process or ray")
     target_pipeline = load_pipeline(target)
     result = run_pipeline(
         target_pipeline,

@@ -279,7 +279,7 @@ class _Run:
 def run_graph(
     graph: Graph,
     *,
-    executor: Literal["inline", "process"] = "inline",
+    executor: Literal["inline", "process", "ray"] = "inline",
     max_workers: int | None = None,
     sink: Sink | None = None,
     cache: Cache | None = None,
@@ -299,8 +299,8 @@ def run_graph(
         >>> result.failed
         {}
     """
-    if executor not in ("inline", "process"):
-        raise InvalidInputError(f"executor must be 'inline' or 'process', not {executor!r}")
+    if executor not in ("inline", "process", "ray"):
+        raise InvalidInputError(f"executor must be 'inline', 'process' or 'ray', not {executor!r}")
     env = dict(environment) if environment is not None else default_environment()
     run = _Run(graph, sink, cache, trust, env, progress)
     order = graph.topological_order()
@@ -311,6 +311,10 @@ def run_graph(
                 continue
             args, kwargs = run.resolve(node)
             run.finish(node, execute(node.step, args, kwargs, node.step.retries, retry_backoff, None))
+    elif executor == "ray":
+        from keel.pipelines.ray_executor import run_on_ray
+
+        run_on_ray(run, order, retry_backoff)
     else:
         _run_in_pool(run, order, max_workers, retry_backoff)
     return RunResult(graph, run.records, run.values, time.perf_counter() - begun)

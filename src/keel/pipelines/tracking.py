@@ -116,7 +116,7 @@ def run_pipeline(
     pipeline: Pipeline,
     params: Mapping[str, Any] | None = None,
     *,
-    executor: Literal["inline", "process"] = "inline",
+    executor: Literal["inline", "process", "ray"] = "inline",
     max_workers: int | None = None,
     cache: bool = True,
     trust: bool = False,

@@ -1,0 +1,114 @@
+"""Running a pipeline graph on Ray (``pip install 'keel[ray]'``), connected only when asked.
+
+Each ready step becomes a Ray task with the step's resources (``@step(resources={"cpu": 2, "gpu": 1,
+"memory": 4e9})``); retries happen inside the task with backoff; a step that outlives its ``timeout``
+is cancelled and recorded as failed. Ray is reached at ``RAY_ADDRESS`` when set, else a local Ray is
+started bound to 127.0.0.1 with the dashboard off.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import MissingDependencyError
+from keel.pipelines.runtime import Attempt, execute
+
+if TYPE_CHECKING:
+    from keel.pipelines.graph import Node
+
+__all__ = ["connect", "run_on_ray", "task_options"]
+
+
+def connect() -> Any:
+    """The ``ray`` module, initialised (once) against ``RAY_ADDRESS`` or a local instance."""
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("ray", "ray", "The Ray executor") from None
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                log_to_driver=False,
+                configure_logging=False,
+            )
+    return ray
+
+
+def task_options(resources: dict[str, Any]) -> dict[str, Any]:
+    """Ray task options from a step's ``resources`` (cpu, gpu, memory in bytes; others as custom)."""
+    options: dict[str, Any] = {"num_cpus": float(resources.get("cpu", 1)), "max_retries": 0}
+    if resources.get("gpu"):
+        options["num_gpus"] = float(resources["gpu"])
+    if resources.get("memory"):
+        options["memory"] = float(resources["memory"])
+    custom = {k: float(v) for k, v in resources.items() if k not in {"cpu", "gpu", "memory"}}
+    if custom:
+        options["resources"] = custom
+    return options
+
+
+def run_on_ray(run: Any, order: list[Node], backoff: float) -> None:
+    """Schedule ``order`` on Ray as dependencies complete; results settle through ``run.finish``."""
+    ray = connect()
+    remote_execute = ray.remote(execute)
+    nodes = run.graph.nodes
+    waiting = {node.id: len(node.upstream) for node in order}
+    children = run.graph.downstream()
+    ready = deque(node.id for node in order if not node.upstream)
+    running: dict[Any, tuple[str, float | None]] = {}
+
+    def release(node_id: str) -> None:
+        for child in children[node_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+
+    while ready or running:
+        while ready:
+            node = nodes[ready.popleft()]
+            if run.blocked(node) or run.try_cache(node):
+                release(node.id)
+                continue
+            args, kwargs = run.resolve(node)
+            step = node.step
+            # the task itself retries (with backoff); the timeout is enforced from here, per task
+            ref = remote_execute.options(**task_options(step.resources)).remote(
+                step, args, kwargs, step.retries, backoff, None
+            )
+            deadline = None if step.timeout is None else time.monotonic() + step.timeout * (step.retries + 1)
+            running[ref] = (node.id, deadline)
+        if not running:
+            continue
+        deadlines = [d for _, d in running.values() if d is not None]
+        wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        done, _ = ray.wait(list(running), num_returns=1, timeout=wait_s)
+        for ref in done:
+            node_id, _ = running.pop(ref)
+            try:
+                attempt = ray.get(ref)
+            except Exception as exc:  # the worker died or the result did not come back
+                attempt = Attempt.failure(f"step `{node_id}` failed on Ray: {type(exc).__name__}: {exc}")
+            run.finish(nodes[node_id], attempt)
+            release(node_id)
+        now = time.monotonic()
+        for ref, (node_id, deadline) in list(running.items()):
+            if deadline is not None and now >= deadline:
+                ray.cancel(ref, force=True)
+                running.pop(ref)
+                step = nodes[node_id].step
+                run.finish(
+                    nodes[node_id],
+                    Attempt.failure(
+                        f"step `{node_id}` timed out after {step.timeout:g} s on Ray and was cancelled"
+                    ),
+                )
+                release(node_id)
