@@ -94,48 +94,72 @@ class ArtifactStore:
     def put_file(self, path: str | os.PathLike[str], *, durable: bool = True) -> tuple[str, int]:
         """Store a file's bytes; return (sha256, size). Storing the same bytes twice costs nothing.
 
+        Locally the file is read once: copied into the store while it is hashed, then renamed into
+        place under its hash (so a file that changes meanwhile is stored under what was read).
         ``durable=False`` skips the fsync, for intermediate results that can be recomputed (pipeline
         step outputs): a power cut may then lose the blob, which a later read reports as missing or
         corrupted, never as wrong data.
         """
-        sha, size = sha256_file(path)
-        if self.exists(sha):
-            return sha, size
         try:
-            if self._local is not None:
-                target = Path(self._key(sha))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-                try:
-                    with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-                        shutil.copyfileobj(src, out, _BLOCK)
+            if self._local is None:
+                sha, size = sha256_file(path)
+                if not self.exists(sha):
+                    self.fs.put_file(str(path), self._key(sha))
+                return sha, size
+            incoming = self._local / ".incoming"
+            incoming.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=incoming)
+            try:
+                digest, size = hashlib.sha256(), 0
+                with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                    while block := src.read(_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+                        size += len(block)
+                    if durable:
                         out.flush()
-                        if durable:
-                            os.fsync(out.fileno())
-                    again, _ = sha256_file(tmp)
-                    if again != sha:
-                        raise ArtifactError(f"{path} changed while it was being stored; log it again")
-                    os.replace(tmp, target)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-            else:
-                self.fs.put_file(str(path), self._key(sha))
+                        os.fsync(out.fileno())
+                sha = digest.hexdigest()
+                self._place(tmp, sha)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         except OSError as exc:
             raise ArtifactError(f"cannot store {path} in {self.uri}: {exc}") from exc
         return sha, size
 
     def put_bytes(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
+        """Store bytes held in memory; return (sha256, size)."""
         sha = hashlib.sha256(data).hexdigest()
-        if self.exists(sha):
-            return sha, len(data)
-        fd, tmp = tempfile.mkstemp(prefix="keel-blob-")
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            return self.put_file(tmp, durable=durable)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            if self._local is None:
+                if not self.exists(sha):
+                    self.fs.pipe_file(self._key(sha), data)
+                return sha, len(data)
+            if self.exists(sha):
+                return sha, len(data)
+            incoming = self._local / ".incoming"
+            incoming.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=incoming)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    if durable:
+                        out.flush()
+                        os.fsync(out.fileno())
+                self._place(tmp, sha)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ArtifactError(f"cannot store {len(data)} bytes in {self.uri}: {exc}") from exc
+        return sha, len(data)
+
+    def _place(self, tmp: str, sha: str) -> None:
+        """Move a finished temporary file into place under its hash (a no-op if already there)."""
+        target = Path(self._key(sha))
+        if target.is_file():
+            return
+        target.parent.mkdir(exist_ok=True)
+        os.replace(tmp, target)
 
     # -- reading -----------------------------------------------------------------------------
     def exists(self, sha256: str) -> bool:

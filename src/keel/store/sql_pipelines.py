@@ -105,15 +105,16 @@ class PipelineMixin(SqlBase):
 
     def lookup_step_cache(self, cache_keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """Outputs stored under each known cache key (unknown keys are absent from the result)."""
+        statement = getattr(self, "_lookup_cache_statement", None)
+        if statement is None:  # built once: constructing it costs more than running it
+            statement = self._lookup_cache_statement = sa.select(
+                t.step_cache.c.cache_key, t.step_cache.c.outputs
+            ).where(t.step_cache.c.cache_key.in_(sa.bindparam("keys", expanding=True)))
         found: dict[str, Mapping[str, Any]] = {}
         with self._read() as c:
             for start in range(0, len(cache_keys), 500):
                 part = list(cache_keys[start : start + 500])
-                for key, outputs in c.execute(
-                    sa.select(t.step_cache.c.cache_key, t.step_cache.c.outputs).where(
-                        t.step_cache.c.cache_key.in_(part)
-                    )
-                ):
+                for key, outputs in c.execute(statement, {"keys": part}):
                     found[key] = json.loads(outputs)
         return found
 
