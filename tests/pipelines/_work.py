@@ -66,3 +66,13 @@ def partly_failing() -> object:
     bad = boom(1)
     good = add_one(add_one(1))
     return add_one(bad), good
+
+
+@step(cache=False)
+def die(x: int) -> int:
+    os._exit(3)  # a worker process that vanishes mid-step (OOM killer, segfault)
+
+
+@pipeline
+def with_dying_worker(n: int = 2):
+    return {"gone": die(n), "fine": add_one(n)}

@@ -179,3 +179,11 @@ def test_process_pool_speeds_up_independent_cpu_bound_steps() -> None:
         if ratios[-1] >= 1.3:
             break
     assert max(ratios) >= 1.3, ratios
+
+
+def test_a_worker_that_dies_fails_its_step_and_the_rest_completes() -> None:
+    from tests.pipelines._work import with_dying_worker
+
+    result = run_graph(with_dying_worker.build(n=2), executor="process", max_workers=1)
+    assert "did not come back" in result.failed["die"] or "worker" in result.failed["die"]
+    assert result.value("add_one") == 3

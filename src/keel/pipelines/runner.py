@@ -32,6 +32,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -337,6 +338,21 @@ def _importable(step: Step) -> str | None:
     ).strip()
 
 
+def _run_alone(
+    context: Any, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any], backoff: float
+) -> Attempt:
+    """Run one step in its own worker process; a worker that dies becomes a failed attempt."""
+    step = node.step
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as alone:
+        try:
+            return alone.submit(execute, step, args, kwargs, step.retries, backoff, step.timeout).result()
+        except Exception as exc:
+            return Attempt.failure(
+                f"step `{node.id}` did not come back from its worker process (the process died: "
+                f"{type(exc).__name__}: {exc})"
+            )
+
+
 def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff: float) -> None:
     nodes = run.graph.nodes
     waiting = {node.id: len(node.upstream) for node in order}
@@ -375,27 +391,33 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
             if not running:
                 continue
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            broken = False
+            lost: list[str] = []
             for future in done:
                 node = nodes[running.pop(future)]
                 try:
                     attempt = future.result()
-                except Exception as exc:  # the worker died, or a value did not pickle
-                    broken = broken or type(exc).__name__ == "BrokenProcessPool"
+                except BrokenProcessPool:
+                    lost.append(node.id)
+                    continue
+                except Exception as exc:  # a value did not pickle, or similar
                     attempt = Attempt.failure(
                         f"step `{node.id}` did not come back from its worker process: "
                         f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
                     )
                 run.finish(node, attempt)
                 release(node.id)
-            if broken:  # every other task in that pool is lost too: fail them and start afresh
-                for node_id in list(running.values()):
-                    run.finish(
-                        nodes[node_id], Attempt.failure("its worker pool broke (a worker process died)")
-                    )
-                    release(node_id)
+            if lost:
+                # A worker died and took the whole pool with it: every task still in it is lost, but
+                # only one of them (at most) is to blame. Re-run each lost step alone in a fresh
+                # one-worker pool, so the culprit fails and the innocent finish.
+                lost += running.values()
                 running.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
+                for node_id in lost:
+                    node = nodes[node_id]
+                    args, kwargs = run.resolve(node)
+                    run.finish(node, _run_alone(context, node, args, kwargs, backoff))
+                    release(node_id)
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
