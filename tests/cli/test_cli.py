@@ -488,3 +488,14 @@ def test_quickstart_end_to_end(project: Path) -> None:
     assert set(predictions.tolist()) <= {0, 1}
     version = keel.Client().get_model_version_by_alias("breast-cancer-classifier", "champion")
     assert version.run_id == data["champion_run_id"]
+
+    # a second run changes nothing: every step of the quickstart pipeline comes from the cache
+    again = _keel("quickstart", "--json", cwd=project)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["cached_steps"] == 7 and second["version"] == 1
+    assert [r["run_id"] for r in second["runs"]] == [r["run_id"] for r in data["runs"]]
+    client = keel.Client()
+    first_runs = client.search_runs(["quickstart"])
+    assert len(first_runs) == 4  # no new training runs
+    assert all(run.parent_run_id for run in first_runs)  # each candidate is a child of the pipeline's run

@@ -1,8 +1,10 @@
-"""``keel quickstart``: a complete, tracked training session in under a minute.
+"""``keel quickstart``: a complete, tracked training pipeline in under a minute.
 
-Trains four scikit-learn classifiers on the breast-cancer data set that ships with scikit-learn,
-logging params, per-iteration validation metrics, the data set as an input, the model (skops), a
-confusion-matrix plot, system metrics and cost; registers the best as ``@champion``.
+A keel pipeline: load the breast-cancer data set that ships with scikit-learn → split → train four
+classifiers (``train.map``), each in its own tracked run with params, per-iteration validation
+metrics, the data set as an input, the model (skops), a confusion-matrix plot, system metrics and
+cost → register the best as ``@champion``. Every step is cached: a second run with nothing changed is
+served from the cache and registers nothing new.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import time
 from typing import Any
 
 from keel.cli._output import console, format_duration, print_json, table
-from keel.errors import MissingDependencyError
+from keel.errors import KeelError, MissingDependencyError
+from keel.pipelines import pipeline, step
 
 
 def _candidates() -> list[tuple[str, dict[str, Any]]]:
@@ -139,95 +142,150 @@ def _confusion_figure(matrix: Any, title: str) -> Any:
     return figure
 
 
-def run_quickstart(
-    experiment: str = "quickstart",
-    model_name: str = "breast-cancer-classifier",
-    json_output: bool = False,
-) -> list[dict[str, Any]]:
+def _require() -> None:
     try:
         import matplotlib  # noqa: F401
+        import pyarrow  # noqa: F401
         import sklearn  # noqa: F401
         import skops  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "scikit-learn", "quickstart", "keel quickstart") from None
-    import matplotlib.pyplot as plt
-    from rich.progress import Progress
+
+
+@step
+def load_data() -> Any:
+    """The breast-cancer data set as a DataFrame (features and a ``target`` column)."""
     from sklearn.datasets import load_breast_cancer
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+
+    return load_breast_cancer(as_frame=True).frame
+
+
+@step(outputs=("x_train", "x_val", "y_train", "y_val"))
+def split(frame: Any, test_size: float = 0.25, seed: int = 42) -> tuple[Any, Any, Any, Any]:
     from sklearn.model_selection import train_test_split
+
+    target = frame["target"].to_numpy()
+    return tuple(
+        train_test_split(
+            frame.drop(columns="target").to_numpy(),
+            target,
+            test_size=test_size,
+            random_state=seed,
+            stratify=target,
+        )
+    )  # type: ignore[return-value]
+
+
+@step
+def train(
+    candidate: dict[str, Any], frame: Any, x_train: Any, x_val: Any, y_train: Any, y_val: Any, experiment: str
+) -> dict[str, Any]:
+    """Train one candidate in its own tracked run; return its run id and validation scores."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
     import keel
 
-    frame = load_breast_cancer(as_frame=True).frame
-    features = frame.drop(columns="target")
-    x_train, x_val, y_train, y_val = train_test_split(
-        features.to_numpy(),
-        frame["target"].to_numpy(),
-        test_size=0.25,
-        random_state=42,
-        stratify=frame["target"].to_numpy(),
-    )
+    kind = candidate["name"]
+    params = {k: v for k, v in candidate.items() if k != "name"}
     data = {"x_train": x_train, "x_val": x_val, "y_train": y_train, "y_val": y_val}
-    results: list[dict[str, Any]] = []
-    out = console(stderr=True)
-    with Progress(console=out, transient=True, disable=json_output) as progress:
-        task = progress.add_task("training", total=len(_candidates()))
-        for kind, params in _candidates():
-            progress.update(task, description=f"training {kind}")
-            started = time.perf_counter()
-            with keel.start_run(
-                experiment=experiment,
-                name=kind,
-                tags={"source": "keel quickstart", "dataset": "breast_cancer"},
-            ) as run:
-                keel.log_params({**params, "train_rows": len(x_train), "val_rows": len(x_val)})
-                keel.log_input(frame, name="sklearn/breast_cancer", source="sklearn.datasets")
-                model = _train(kind, params, data, keel.log_metrics)
-                proba = model.predict_proba(x_val)[:, 1]
-                predicted = (proba > 0.5).astype(int)
-                scores = {
-                    "accuracy": float(accuracy_score(y_val, predicted)),
-                    "f1": float(f1_score(y_val, predicted)),
-                    "roc_auc": float(roc_auc_score(y_val, proba)),
-                }
-                keel.log_metrics(scores)
-                matrix = confusion_matrix(y_val, predicted)
-                figure = _confusion_figure(matrix, f"{kind}: accuracy {scores['accuracy']:.3f}")
-                keel.log_figure(figure, "plots/confusion_matrix.png")
-                plt.close(figure)
-                keel.log_dict({"confusion_matrix": matrix.tolist(), **scores}, "evaluation.json")
-                info = keel.log_model(model, "model", input_example=x_val[:5])
-            results.append(
-                {
-                    "run_id": run.run_id,
-                    "name": kind,
-                    **scores,
-                    "seconds": round(time.perf_counter() - started, 2),
-                    "model": info,
-                }
-            )
-            progress.advance(task)
+    started = time.perf_counter()
+    with keel.start_run(
+        experiment=experiment,
+        name=kind,
+        nested=keel.active_run() is not None,
+        system_metrics=keel.Settings.load().system_metrics,
+        tags={"source": "keel quickstart", "dataset": "breast_cancer"},
+    ) as run:
+        keel.log_params({**params, "train_rows": len(x_train), "val_rows": len(x_val)})
+        keel.log_input(frame, name="sklearn/breast_cancer", source="sklearn.datasets")
+        model = _train(kind, params, data, keel.log_metrics)
+        proba = model.predict_proba(x_val)[:, 1]
+        predicted = (proba > 0.5).astype(int)
+        scores = {
+            "accuracy": float(accuracy_score(y_val, predicted)),
+            "f1": float(f1_score(y_val, predicted)),
+            "roc_auc": float(roc_auc_score(y_val, proba)),
+        }
+        keel.log_metrics(scores)
+        matrix = confusion_matrix(y_val, predicted)
+        figure = _confusion_figure(matrix, f"{kind}: accuracy {scores['accuracy']:.3f}")
+        keel.log_figure(figure, "plots/confusion_matrix.png")
+        plt.close(figure)
+        keel.log_dict({"confusion_matrix": matrix.tolist(), **scores}, "evaluation.json")
+        keel.log_model(model, "model", input_example=x_val[:5])
+    return {"run_id": run.run_id, "name": kind, **scores, "seconds": round(time.perf_counter() - started, 2)}
+
+
+@step
+def register_best(results: list[dict[str, Any]], model_name: str) -> dict[str, Any]:
+    """Register the best candidate (by ROC AUC, then accuracy) and point ``@champion`` at it."""
+    import keel
 
     best = max(results, key=lambda r: (r["roc_auc"], r["accuracy"]))
     client = keel.Client()
     version = client.register_model(
-        f"runs:/{best['run_id']}/model",
-        model_name,
-        description=f"best of keel quickstart: {best['name']}",
+        f"runs:/{best['run_id']}/model", model_name, description=f"best of keel quickstart: {best['name']}"
     )
     client.set_model_alias(model_name, "champion", version.version)
+    return {
+        "model": model_name,
+        "version": version.version,
+        "champion_run_id": best["run_id"],
+        "champion": best["name"],
+    }
+
+
+@pipeline(name="quickstart")
+def quickstart_pipeline(
+    experiment: str = "quickstart", model_name: str = "breast-cancer-classifier"
+) -> dict[str, Any]:
+    frame = load_data()
+    x_train, x_val, y_train, y_val = split(frame)
+    candidates = [{"name": kind, **params} for kind, params in _candidates()]
+    results = train.map(
+        candidates,
+        frame=frame,
+        x_train=x_train,
+        x_val=x_val,
+        y_train=y_train,
+        y_val=y_val,
+        experiment=experiment,
+    )
+    return {"results": results, "registered": register_best(results, model_name)}
+
+
+def run_quickstart(
+    experiment: str = "quickstart", model_name: str = "breast-cancer-classifier", json_output: bool = False
+) -> list[dict[str, Any]]:
+    _require()
+    import keel
+
+    outcome = quickstart_pipeline.run(
+        {"experiment": experiment, "model_name": model_name}, progress=None if not json_output else False
+    )
+    if not outcome.ok:
+        failed = "; ".join(
+            f"{node}: {error.strip().splitlines()[-1]}" for node, error in outcome.failed.items()
+        )
+        raise KeelError(f"keel quickstart failed: {failed}")
+    registered = outcome.outputs["registered"]
+    client = keel.Client()
+    results = [dict(r) for r in outcome.outputs["results"]]
     for result in results:
         result["cost_usd"] = client.get_run(result["run_id"]).cost_usd
-        result["champion"] = result is best
-        result.pop("model")
+        result["champion"] = result["run_id"] == registered["champion_run_id"]
+    cached = sum(record.cache_hit for record in outcome.nodes.values())
     if json_output:
         print_json(
             {
                 "experiment": experiment,
                 "model": model_name,
-                "version": version.version,
-                "champion_run_id": best["run_id"],
+                "version": registered["version"],
+                "champion_run_id": registered["champion_run_id"],
                 "runs": results,
+                "pipeline_run_id": outcome.pipeline_run_id,  # type: ignore[attr-defined]
+                "cached_steps": cached,
             }
         )
         return results
@@ -251,10 +309,14 @@ def run_quickstart(
         ],
     )
     out = console()
-    out.print(
-        f"registered [bold]{model_name}[/] version {version.version} as @champion ({best['name']}). Next:"
-    )
+    if cached == len(outcome.nodes):
+        out.print(
+            f"nothing changed: all {cached} steps came from the cache "
+            f"(pipeline run {outcome.pipeline_run_id})."
+        )  # type: ignore[attr-defined]
+    out.print(f"{model_name} version {registered['version']} is @champion ({registered['champion']}). Next:")
     out.print(f"  keel runs compare {' '.join(r['run_id'][:8] for r in results[:2])}")
     out.print(f"  keel models show {model_name}")
+    out.print(f"  keel pipeline show {outcome.pipeline_run_id}")  # type: ignore[attr-defined]
     out.print(f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"")
     return results

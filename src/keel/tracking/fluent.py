@@ -181,7 +181,8 @@ def start_run(
 
     A second ``start_run`` while one is active needs ``nested=True``; the new run records the active
     one as its parent. System metrics (CPU, memory, disk, network, GPU) are sampled for top-level
-    runs unless ``system_metrics=False`` or the ``system_metrics`` setting is off.
+    runs unless ``system_metrics=False`` or the ``system_metrics`` setting is off;
+    ``system_metrics=True`` samples a nested run too.
     """
     with _stack_lock:
         if _stack and not nested:
@@ -211,8 +212,9 @@ def start_run(
                 git_dirty=dirty,
                 entry_point=entry_point(),
             )
-        sample = settings.system_metrics if system_metrics is None else system_metrics
-        active = ActiveRun(client, run, system_metrics=bool(sample) and not _stack)
+        # None: the setting decides, for top-level runs; True samples even a nested run
+        sample = (settings.system_metrics and not _stack) if system_metrics is None else system_metrics
+        active = ActiveRun(client, run, system_metrics=bool(sample))
         _stack.append(active)
         _install_handlers()
     if params:
