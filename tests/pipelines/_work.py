@@ -76,3 +76,15 @@ def die(x: int) -> int:
 @pipeline
 def with_dying_worker(n: int = 2):
     return {"gone": die(n), "fine": add_one(n)}
+
+
+@step(cache=False)
+def nap(seconds: float, seed: int = 0) -> int:
+    """Sleeps (so it overlaps with others whatever the CPU load) and says which process ran it."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@pipeline
+def four_naps(seconds: float = 0.5) -> object:
+    return [nap(seconds, seed=i) for i in range(4)]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -154,31 +155,18 @@ def test_unmaterializable_output_fails_the_step_clearly(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_process_pool_speeds_up_independent_cpu_bound_steps() -> None:
-    """Four independent CPU-bound steps, two workers: at least 1.3x faster than inline.
-
-    The issue's target is 1.8x on 2 idle cores; the margin is for a shared, loaded machine.
-    """
-    iterations = 3_000_000
-    begun = time.perf_counter()
-    _work.burn(iterations)
-    per_step = time.perf_counter() - begun
-    iterations = max(int(iterations * 1.0 / per_step), 1_000_000)  # about 1 s per step
-    ratios = []
-    for _ in range(2):  # one retry: a busy neighbour can steal a core for a while
-        graph = _work.four_spins.build(iterations=iterations)
-        begun = time.perf_counter()
-        inline = run_graph(graph)
-        inline_s = time.perf_counter() - begun
-        begun = time.perf_counter()
-        pooled = run_graph(graph, executor="process", max_workers=2)
-        pooled_s = time.perf_counter() - begun
-        assert inline.ok and pooled.ok and inline.outputs == pooled.outputs == 4
-        ratios.append(inline_s / pooled_s)
-        print(f"inline {inline_s:.2f}s, process {pooled_s:.2f}s, speed-up {ratios[-1]:.2f}x")
-        if ratios[-1] >= 1.3:
-            break
-    assert max(ratios) >= 1.3, ratios
+def test_process_pool_runs_independent_steps_at_the_same_time_in_workers() -> None:
+    """Independent steps run concurrently, in worker processes. (The speed-up itself is measured by
+    benchmarks/pipelines, not by a timed test.)"""
+    result = run_graph(_work.four_naps.build(seconds=1.0), executor="process", max_workers=2)
+    assert result.ok
+    pids = set(result.outputs)
+    assert len(pids) == 2 and os.getpid() not in pids
+    spans = sorted((r.started, r.ended) for r in result.nodes.values())
+    assert any(
+        later_start < earlier_end
+        for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False)
+    )
 
 
 def test_a_worker_that_dies_fails_its_step_and_the_rest_completes() -> None:
