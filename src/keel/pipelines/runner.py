@@ -268,7 +268,7 @@ class _Run:
             return {}
         hashes: dict[str, str] = {}
         for name, value in values.items():
-            folder = Path(tempfile.mkdtemp(prefix="keel-output-"))
+            folder = Path(tempfile.mkdtemp(prefix="keel-output-", dir=_scratch()))
             try:
                 save_output(value, folder, node=node.id, output=name)
                 hashes[name] = self.sink.put(node.id, name, folder)
@@ -336,6 +336,13 @@ def _importable(step: Step) -> str | None:
         f"{step.fn.__module__}.{step.fn.__qualname__} (define it at module level in an importable "
         f"module, not in __main__ or inside a function), or use executor='inline'. {reason}"
     ).strip()
+
+
+def _scratch() -> str | None:
+    """Where outputs are written before they are stored: memory-backed /dev/shm when there is one
+    (the folder lives for microseconds; a disk's metadata operations would dominate small outputs)."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
 def _run_alone(
