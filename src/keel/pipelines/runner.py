@@ -40,7 +40,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from keel.errors import InvalidInputError, NotFoundError
 from keel.pipelines.errors import StepFailedError
-from keel.pipelines.graph import Graph, Node, replace_outputs
+from keel.pipelines.graph import Graph, Node, iter_outputs, replace_outputs
 from keel.pipelines.materializers import hash_folder, load_output, save_output
 from keel.pipelines.runtime import Attempt, cache_parts, default_environment, execute, split_outputs
 from keel.pipelines.steps import Step, _import_step
@@ -159,11 +159,19 @@ class RunResult:
         return {node_id: record.status for node_id, record in self.nodes.items()}
 
     def value(self, node_id: str, name: str = "output") -> Any:
-        """The in-memory value of one output of a node that completed."""
+        """The in-memory value of one output of a completed node that the pipeline returns (or that
+        no other step reads); other intermediate values are released as soon as they are read."""
         try:
             return self.values[node_id][name]
         except KeyError:
             record = self.nodes.get(node_id)
+            if record is not None and record.status in ("done", "cached"):
+                raise StepFailedError(
+                    f"step `{node_id}` completed, but its value was released once the steps reading it "
+                    "had it (intermediate values do not stay in memory); return it from the pipeline, or "
+                    "load it from the store by its hash in `result.nodes[...].outputs`",
+                    failed=self.failed,
+                ) from None
             state = record.status if record else "not in the graph"
             raise StepFailedError(
                 f"step `{node_id}` has no output `{name}` ({state})", failed=self.failed
@@ -199,6 +207,10 @@ class _Run:
         self.values: dict[str, dict[str, Any]] = {}
         self.sources: dict[int, dict[str, str]] = {}
         self.progress = progress
+        # intermediate values are dropped once every reader has its arguments (big arrays flowing
+        # through many steps would otherwise all stay in memory); the pipeline's results are kept
+        self.readers = {node_id: len(children) for node_id, children in graph.downstream().items()}
+        self.keep = {output.node for output in iter_outputs(graph.result)}
 
     def _settled(self, record: NodeRecord) -> None:
         if self.progress is not None:
@@ -214,7 +226,12 @@ class _Run:
         return bool(bad)
 
     def resolve(self, node: Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return node.call_arguments(lambda out: self.values[out.node][out.name])
+        arguments = node.call_arguments(lambda out: self.values[out.node][out.name])
+        for parent in node.upstream:
+            self.readers[parent] -= 1
+            if self.readers[parent] == 0 and parent not in self.keep:
+                self.values.pop(parent, None)
+        return arguments
 
     def try_cache(self, node: Node) -> bool:
         """Compute the node's key; on a hit load its outputs and return True."""
