@@ -12,6 +12,7 @@ memory, cache hit, cache key and what it was made of, inputs and outputs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from keel.artifacts import ArtifactStore
+from keel.artifacts import ArtifactStore, safe_destination
 from keel.entities import StepRun
 from keel.pipelines.graph import Graph
 from keel.pipelines.runner import RunResult, run_graph
@@ -30,6 +31,8 @@ from keel.pipelines.steps import Pipeline
 __all__ = ["StoreCache", "StoreSink", "graph_document", "load_pipeline", "run_pipeline", "stored_graph"]
 
 _MANIFEST_FORMAT = "keel-step-output"
+#: files up to this size are stored inside the output's manifest instead of as blobs of their own
+_INLINE_LIMIT = 64 * 1024
 
 
 def _artifact_name(node_id: str, name: str) -> str:
@@ -50,10 +53,16 @@ class StoreSink:
         self.pending: list[tuple[str, str, int, str]] = []
 
     def put(self, node_id: str, name: str, folder: Path) -> str:
-        files = {}
+        files: dict[str, str] = {}
+        inline: dict[str, str] = {}
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            files[file.relative_to(folder).as_posix()] = self.artifacts.put_file(file, durable=False)[0]
-        manifest = json.dumps({"format": _MANIFEST_FORMAT, "files": files}, sort_keys=True).encode()
+            relative = file.relative_to(folder).as_posix()
+            if file.stat().st_size <= _INLINE_LIMIT:  # small files ride inside the manifest
+                inline[relative] = base64.b64encode(file.read_bytes()).decode("ascii")
+            else:
+                files[relative] = self.artifacts.put_file(file, durable=False)[0]
+        document = {"format": _MANIFEST_FORMAT, "files": files, "inline": inline}
+        manifest = json.dumps(document, sort_keys=True).encode()
         sha, size = self.artifacts.put_bytes(manifest, durable=False)
         self.pending.append((_artifact_name(node_id, name), sha, size, "application/json"))
         shutil.rmtree(folder, ignore_errors=True)
@@ -74,7 +83,11 @@ class StoreSink:
         staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=".incoming-"))
         try:
             for relative, blob in manifest["files"].items():
-                self.artifacts.download(blob, staging / relative)  # verified against its sha256
+                self.artifacts.download(blob, safe_destination(staging, relative))  # sha256-verified
+            for relative, content in manifest.get("inline", {}).items():
+                target_file = safe_destination(staging, relative)  # the manifest itself was verified
+                target_file.parent.mkdir(parents=True, exist_ok=True)
+                target_file.write_bytes(base64.b64decode(content))
             os.replace(staging, target)
         except FileExistsError:  # another process materialized it first
             shutil.rmtree(staging, ignore_errors=True)
