@@ -5,13 +5,33 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["entry_point", "git_info"]
 
 
+_CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, tuple[str | None, bool | None]]] = {}
+
+
 def git_info(cwd: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git work tree holding ``cwd``; (None, None) outside git."""
+    """(commit, dirty) of the git work tree holding ``cwd``; (None, None) outside git.
+
+    Two ``git`` calls cost tens of milliseconds, so the answer is reused for a few seconds: runs
+    started in quick succession (pipelines, sweeps) pay once.
+    """
+    folder = str((cwd or Path.cwd()).resolve())
+    cached = _cache.get(folder)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < _CACHE_SECONDS:
+        return cached[1]
+    answer = _ask_git(cwd)
+    _cache[folder] = (now, answer)
+    return answer
+
+
+def _ask_git(cwd: Path | None) -> tuple[str | None, bool | None]:
     git = shutil.which("git")
     if git is None:
         return None, None
