@@ -1476,7 +1476,9 @@ keel and MLflow 3 side by side on the same machine and disk, both on SQLite, eac
 virtualenv, measured in one run by `make bench` (`python benchmarks/run.py --mlflow-psutil`). This
 page is written by that command; the method is in [benchmarks/README.md](../benchmarks/README.md).
 The machine is shared and noisy: figures are medians over fresh worker processes, CPU seconds are
-quoted beside wall time, and the ratios come from the same run.
+quoted beside wall time, and the ratios come from the same run. Pipelines are benchmarked separately
+against Hamilton, Kedro, Prefect and Metaflow: `python benchmarks/pipelines/run.py`, results in
+[benchmarks/results/pipelines.md](../benchmarks/results/pipelines.md).
 """
 
 
