@@ -3,7 +3,6 @@ never truncated. The numbers are documented in docs/concepts.md."""
 
 from __future__ import annotations
 
-import math
 import re
 
 from keel.errors import InvalidInputError, LimitExceededError
@@ -88,4 +87,4 @@ def to_float(key: str, value: object) -> float:
         raise InvalidInputError(
             f"metric {key!r} must be a number, not {type(value).__name__} {value!r}"
         ) from None
-    return result if not math.isnan(result) else math.nan
+    return result

@@ -118,13 +118,14 @@ def _train(kind: str, params: dict[str, Any], data: dict[str, Any], log_metrics:
 
 def _confusion_figure(matrix: Any, title: str) -> Any:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(3.6, 3.2))
     axes.imshow(matrix, cmap="Blues")
-    for (i, j), value in __import__("numpy").ndenumerate(matrix):
+    for (i, j), value in np.ndenumerate(matrix):
         axes.text(
             j,
             i,

@@ -144,11 +144,11 @@ def run_pipeline(
     ``progress`` shows a progress bar on stderr (default: when stderr is a terminal). Setting
     ``KEEL_PIPELINE_CACHE=false`` turns caching off for every run (useful in tests).
     """
-    from keel.tracking.fluent import start_run
+    from keel.tracking.fluent import active_run, start_run
 
     graph = pipeline.build(**dict(params or {}))
     graph.entry = f"{pipeline.fn.__module__}:{pipeline.fn.__qualname__}"  # type: ignore[attr-defined]
-    nested = _active_run() is not None
+    nested = active_run() is not None
     with start_run(
         experiment=experiment,
         name=None,
@@ -220,12 +220,6 @@ def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], No
             bar.update(task, advance=1, description=f"pipeline {graph.name}: {record.id} {record.status}")
 
         yield advance
-
-
-def _active_run() -> Any:
-    from keel.tracking.fluent import active_run
-
-    return active_run()
 
 
 def _step_run(graph: Graph, result: RunResult, node_id: str) -> StepRun:

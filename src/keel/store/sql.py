@@ -473,19 +473,6 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
                 ).scalars()
             )
 
-    def count_batches(self, batch_ids: Sequence[str]) -> set[str]:
-        """Which of ``batch_ids`` are already stored."""
-        found: set[str] = set()
-        with self._read() as c:
-            for i in range(0, len(batch_ids), _IN_CHUNK):
-                part = list(batch_ids[i : i + _IN_CHUNK])
-                found.update(
-                    c.execute(
-                        sa.select(t.ingest_batches.c.batch_id).where(t.ingest_batches.c.batch_id.in_(part))
-                    ).scalars()
-                )
-        return found
-
     # -- inputs, artifacts, lineage ----------------------------------------------------------
     def log_dataset(
         self,
@@ -642,7 +629,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         offset = decode_token(page_token)
         r = t.runs
         query = sa.select(r.c.pk)
-        if experiment_ids:
+        if experiment_ids is not None:  # [] matches nothing; None means every experiment
             query = query.where(r.c.experiment_id.in_([int_id(e) for e in experiment_ids]))
         if not include_deleted:
             query = query.where(r.c.lifecycle == "active")

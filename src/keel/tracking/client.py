@@ -24,7 +24,6 @@ from keel.entities import (
     ModelVersion,
     RegisteredModel,
     Run,
-    RunPage,
     RunStatus,
 )
 from keel.errors import InvalidInputError, NotFoundError
@@ -32,6 +31,7 @@ from keel.ids import new_id
 from keel.store.base import Store
 from keel.store.metrics import chunks_from_points
 from keel.tracking.context import Context, get_context
+from keel.tracking.writer import MAX_BATCH_POINTS
 
 __all__ = ["Client", "ModelInfo"]
 
@@ -199,18 +199,12 @@ class Client:
         ``experiments`` are names or ids (all experiments of the project when omitted). The result
         is a list with a ``token`` attribute for the next page.
         """
-        from keel.store.search import parse_filter, parse_order_by
-
-        parse_filter(filter_string)  # a bad filter is an error even when there is nothing to search
-        parse_order_by(list(order_by or []))
         if isinstance(experiments, str):
             experiments = [experiments]
         if experiments:
             ids = [self.experiment_id(e, create=False) for e in experiments]
         else:
             ids = [e.experiment_id for e in self.list_experiments(include_deleted=include_deleted)]
-            if not ids:
-                return RunPage()
         return self.store.search_runs(
             ids,
             filter_string,
@@ -242,8 +236,8 @@ class Client:
                 key, value, step, ts = (tuple(item) + (0, None))[:4]
             points.append((key, limits.to_float(key, value), int(step or 0), int(ts or stamp)))
         if points:
-            for start in range(0, len(points), 200_000):
-                part = points[start : start + 200_000]
+            for start in range(0, len(points), MAX_BATCH_POINTS):
+                part = points[start : start + MAX_BATCH_POINTS]
                 self.store.write_metric_batch(new_id(), run_id, chunks_from_points(part))
 
     def log_metric(
