@@ -193,8 +193,7 @@ def start_run(
         client = Client(tracking_uri)
         settings = client._context.settings
         if run_id is not None:
-            run = client.get_run(run_id)
-            client.store.update_run(run_id, status=RunStatus.RUNNING)
+            client.store.update_run(run_id, status=RunStatus.RUNNING)  # NotFoundError if unknown
             run = client.get_run(run_id)
         else:
             commit, dirty = git_info()
