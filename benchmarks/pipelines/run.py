@@ -530,14 +530,17 @@ def render_md(data: dict[str, Any]) -> str:
         "- Every measurement is a fresh worker process of the peer's own virtualenv, in a fresh folder under "
         "`benchmarks/.work/` (keel: `KEEL_TRACKING_URI=sqlite:///<folder>/keel.db`, `KEEL_ARTIFACT_URI=file://<folder>/artifacts`, "
         "`KEEL_SYSTEM_METRICS=false`; Prefect: `PREFECT_HOME` there (local ephemeral server); Metaflow: local datastore there; "
-        "ZenML: `ZENML_CONFIG_PATH` there, analytics off). Imports are not timed.",
+        "ZenML: `ZENML_CONFIG_PATH` there, analytics off). Imports are not timed (keel imports lazily, so its "
+        "tracked workers import `keel.store.sql`, `keel.tracking.client` and `keel.pipelines.tracking` first, as peers' "
+        "workers import their packages).",
         "- Steps are trivial (`x + 1` on an int). Bare Python calls the same functions in a loop in the same worker "
         "(median of many loops). Overhead per step = (pipeline time − bare time) ÷ steps, wall and CPU "
         "(`time.process_time()` of the worker: all its threads).",
         "- keel tracked = `Pipeline.run(params)` (outputs materialized content-addressed into the artifact store, "
         "steps recorded, cache consulted); untracked = `keel.pipelines.run_graph(pipeline.build(**params))` in memory. "
         "In a tracked worker: run 1 (fresh store) = first, run 2 (same store) = cached rerun (all 20 steps hit), "
-        "run 3 with `cache=False` = repeat run.",
+        "run 3 with `cache=False` = repeat run. The other tracked keel cases (1,000 steps, array, `map`) first make one "
+        "untimed one-step tracked run, so they measure running in an existing store, not creating it.",
         "- Hamilton: `driver.Builder().with_modules(m).build()` + `execute` (first includes building the driver); "
         "cached rerun = a second `execute` of a driver built `.with_cache(path)`. Kedro: `SequentialRunner` over "
         "`MemoryDataset`s (build + run). Prefect: a `@flow` calling `@task`s; cached = tasks with "

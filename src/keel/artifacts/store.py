@@ -38,6 +38,18 @@ def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _linked(source: str, target: str) -> bool:
+    """Replace ``target`` with a hard link to ``source``; False where links do not work."""
+    try:
+        os.unlink(target)
+        os.link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        return False
+    return True
+
+
 def _check_sha(sha256: str) -> str:
     if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise InvalidInputError(f"{sha256!r} is not a sha256 (64 lowercase hex characters)")
@@ -91,8 +103,24 @@ class ArtifactStore:
         return f"{self.root}/{sha256[:2]}/{sha256}"
 
     # -- writing -----------------------------------------------------------------------------
-    def put_file(self, path: str | os.PathLike[str], *, durable: bool = True) -> tuple[str, int]:
+    @property
+    def scratch(self) -> Path | None:
+        """A folder on the store's own file system (local stores only): a file written there can be
+        stored with ``put_file(path, move=True)`` by a rename instead of a copy."""
+        if self._local is None:
+            return None
+        incoming = self._local / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        return incoming
+
+    def put_file(
+        self, path: str | os.PathLike[str], *, durable: bool = True, move: bool = False
+    ) -> tuple[str, int]:
         """Store a file's bytes; return (sha256, size). Storing the same bytes twice costs nothing.
+
+        ``move=True`` lets a local store take the file itself (renamed into place after hashing, no
+        copy) when it lies on the store's file system, as files under :attr:`scratch` do; the file
+        must not change meanwhile. Otherwise it is copied and the caller keeps it.
 
         Locally the file is read once: copied into the store while it is hashed, then renamed into
         place under its hash (so a file that changes meanwhile is stored under what was read).
@@ -108,6 +136,14 @@ class ArtifactStore:
                 return sha, size
             incoming = self._local / ".incoming"
             incoming.mkdir(parents=True, exist_ok=True)
+            if move and os.stat(path).st_dev == os.stat(incoming).st_dev:
+                sha, size = sha256_file(path)
+                if durable:
+                    with open(path, "rb+") as handle:
+                        os.fsync(handle.fileno())
+                self._place(os.fspath(path), sha)
+                Path(path).unlink(missing_ok=True)  # already stored: the duplicate goes
+                return sha, size
             fd, tmp = tempfile.mkstemp(dir=incoming)
             try:
                 digest, size = hashlib.sha256(), 0
@@ -190,8 +226,13 @@ class ArtifactStore:
             )
         return data
 
-    def download(self, sha256: str, dest: str | os.PathLike[str]) -> Path:
-        """Write the blob to ``dest`` (a file path), verified; ``dest`` appears only if it checks out."""
+    def download(self, sha256: str, dest: str | os.PathLike[str], *, link: bool = False) -> Path:
+        """Write the blob to ``dest`` (a file path), verified; ``dest`` appears only if it checks out.
+
+        ``link=True`` lets a local store hard-link the blob instead of copying it when ``dest`` is on
+        the same file system: for keel's own read-only caches only, since writing to ``dest`` would
+        then change the stored blob (which later reads would report as corrupted).
+        """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         key = self._key(sha256)
@@ -199,7 +240,9 @@ class ArtifactStore:
         os.close(fd)
         try:
             try:
-                if self._local is not None:
+                if self._local is not None and link and _linked(key, tmp):
+                    pass
+                elif self._local is not None:
                     shutil.copyfile(key, tmp)
                 else:
                     self.fs.get_file(key, tmp)

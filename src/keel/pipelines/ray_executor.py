@@ -78,7 +78,11 @@ def run_on_ray(run: Any, order: list[Node], backoff: float) -> None:
             if run.blocked(node) or run.try_cache(node):
                 release(node.id)
                 continue
-            args, kwargs = run.resolve(node)
+            arguments = run.resolve(node)
+            if arguments is None:
+                release(node.id)
+                continue
+            args, kwargs = arguments
             step = node.step
             # the task itself retries (with backoff); the timeout is enforced from here, per task
             ref = remote_execute.options(**task_options(step.resources)).remote(

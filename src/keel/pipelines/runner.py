@@ -24,14 +24,16 @@ and completed outputs are kept.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -46,6 +48,11 @@ from keel.pipelines.runtime import Attempt, cache_parts, default_environment, ex
 from keel.pipelines.steps import Step, _import_step
 
 __all__ = ["Cache", "FolderSink", "MemoryCache", "NodeRecord", "RunResult", "Sink", "run_graph"]
+
+#: outputs at least this large (``nbytes``) are stored by a background thread while later steps run
+DEFER_BYTES = 4 * 2**20
+#: how many deferred outputs may wait to be stored at once (each holds its value in memory)
+DEFER_SLOTS = 2
 
 
 @runtime_checkable
@@ -63,11 +70,15 @@ class Sink(Protocol):
 
 @runtime_checkable
 class Cache(Protocol):
-    """Step cache: cache key → output name → sha256 of the stored output."""
+    """Step cache: cache key → output name → the stored output.
 
-    def get(self, key: str) -> Mapping[str, str] | None: ...
+    An entry is the output's sha256, or ``{"sha256": ..., "identity": ...}`` for a large output
+    whose identity in downstream cache keys is derived from its step's key (see ``DEFER_BYTES``).
+    """
 
-    def put(self, key: str, outputs: Mapping[str, str], components: Mapping[str, Any]) -> None: ...
+    def get(self, key: str) -> Mapping[str, Any] | None: ...
+
+    def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None: ...
 
 
 class FolderSink:
@@ -90,11 +101,64 @@ class FolderSink:
         self.index[(node_id, name)] = sha
         return sha
 
+    def has(self, sha256: str) -> bool:
+        return (self.root / sha256[:2] / sha256).is_dir()
+
     def open(self, sha256: str) -> Path:
         target = self.root / sha256[:2] / sha256
         if not target.is_dir():
             raise NotFoundError(f"no stored output {sha256} in {self.root}")
         return target
+
+
+class _Cached:
+    """A cached output, loaded from the sink the first time it is read."""
+
+    __slots__ = ("sha", "sink", "trust")
+
+    def __init__(self, sink: Sink, sha: str, trust: bool):
+        self.sink, self.sha, self.trust = sink, sha, trust
+
+    def load(self) -> Any:
+        return load_output(self.sink.open(self.sha), trust=self.trust)
+
+
+def _loaded(values: dict[str, Any], name: str) -> Any:
+    """``values[name]``, loading (once) a cached output that has not been read yet."""
+    value = values[name]
+    if isinstance(value, _Cached):
+        value = values[name] = value.load()
+    return value
+
+
+def _entry(value: Any) -> tuple[str, str]:
+    """(sha256, identity) of a cache entry's output (see :class:`Cache`)."""
+    if isinstance(value, str):
+        return value, value
+    return str(value["sha256"]), str(value.get("identity") or value["sha256"])
+
+
+def _entries(record: NodeRecord) -> dict[str, Any]:
+    """A record's outputs as cache entries: a plain sha256 unless the identity differs."""
+    entries: dict[str, Any] = {}
+    for name, sha in record.outputs.items():
+        identity = record.identities.get(name, sha)
+        entries[name] = sha if identity == sha else {"sha256": sha, "identity": identity}
+    return entries
+
+
+def _nbytes(value: Any) -> int:
+    """The in-memory size of an array-like value (numpy, Arrow, polars), else 0."""
+    size = getattr(value, "nbytes", None)
+    if isinstance(size, int):
+        return size
+    estimate = getattr(value, "estimated_size", None)  # polars
+    if callable(estimate) and type(value).__module__.startswith("polars"):
+        try:
+            return int(estimate())
+        except Exception:
+            return 0
+    return 0
 
 
 def _same_device(a: Path, b: Path) -> bool:
@@ -105,13 +169,13 @@ class MemoryCache:
     """A dict-backed :class:`Cache` that also keeps each key's components for ``explain``."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, dict[str, str]] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
         self.components: dict[str, dict[str, Any]] = {}
 
-    def get(self, key: str) -> Mapping[str, str] | None:
+    def get(self, key: str) -> Mapping[str, Any] | None:
         return self.entries.get(key)
 
-    def put(self, key: str, outputs: Mapping[str, str], components: Mapping[str, Any]) -> None:
+    def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None:
         self.entries[key] = dict(outputs)
         self.components[key] = dict(components)
 
@@ -132,6 +196,9 @@ class NodeRecord:
     cache_key: str | None = None
     components: dict[str, Any] | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    #: what downstream cache keys use for each output: its sha256, or for a large output of a
+    #: cacheable step a hash derived from the step's cache key (so it is known before it is stored)
+    identities: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     error: str | None = None
 
@@ -162,7 +229,7 @@ class RunResult:
         """The in-memory value of one output of a completed node that the pipeline returns (or that
         no other step reads); other intermediate values are released as soon as they are read."""
         try:
-            return self.values[node_id][name]
+            return _loaded(self.values[node_id], name)
         except KeyError:
             record = self.nodes.get(node_id)
             if record is not None and record.status in ("done", "cached"):
@@ -211,6 +278,9 @@ class _Run:
         # through many steps would otherwise all stay in memory); the pipeline's results are kept
         self.readers = {node_id: len(children) for node_id, children in graph.downstream().items()}
         self.keep = {output.node for output in iter_outputs(graph.result)}
+        self.writer: ThreadPoolExecutor | None = None
+        self.slots = threading.BoundedSemaphore(DEFER_SLOTS)
+        self.deferred: list[tuple[str, str, Future[str]]] = []
 
     def _settled(self, record: NodeRecord) -> None:
         if self.progress is not None:
@@ -225,8 +295,20 @@ class _Run:
             self._settled(record)
         return bool(bad)
 
-    def resolve(self, node: Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        arguments = node.call_arguments(lambda out: self.values[out.node][out.name])
+    def resolve(self, node: Node) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        """The node's call arguments; None (and the node failed) when a cached input cannot be
+        loaded. Call once per node: it releases inputs no other step still needs."""
+        try:
+            arguments = node.call_arguments(lambda out: _loaded(self.values[out.node], out.name))
+        except Exception as exc:
+            self.finish(
+                node,
+                Attempt.failure(
+                    f"step `{node.id}` could not load a cached input ({type(exc).__name__}: {exc}); "
+                    "run the pipeline again with cache=False to recompute it"
+                ),
+            )
+            arguments = None
         for parent in node.upstream:
             self.readers[parent] -= 1
             if self.readers[parent] == 0 and parent not in self.keep:
@@ -238,7 +320,11 @@ class _Run:
         if self.cache is None or self.sink is None or not node.step.cache:
             return False
         record = self.records[node.id]
-        hashes = {(n, name): sha for n in node.upstream for name, sha in self.records[n].outputs.items()}
+        hashes = {
+            (parent, name): identity
+            for parent in node.upstream
+            for name, identity in self.records[parent].identities.items()
+        }
         fn = node.step.fn
         if id(fn) not in self.sources:
             from keel.pipelines.cache import source_hashes
@@ -249,12 +335,17 @@ class _Run:
         found = self.cache.get(key.digest)
         if found is None:
             return False
-        try:
-            loaded = {name: load_output(self.sink.open(sha), trust=self.trust) for name, sha in found.items()}
-        except Exception:  # a missing blob or a pickle we may not load: run the step instead
-            return False
-        self.values[node.id] = loaded
-        record.status, record.cache_hit, record.outputs = "cached", True, dict(found)
+        entries = {name: _entry(value) for name, value in found.items()}
+        present = getattr(self.sink, "has", None)
+        if callable(present) and not all(present(sha) for sha, _ in entries.values()):
+            return False  # a blob went missing: run the step instead
+        # loaded when a step that runs (or the caller) reads it: a fully cached chain loads nothing
+        # but what the pipeline returns
+        sink, trust = self.sink, self.trust
+        self.values[node.id] = {name: _Cached(sink, sha, trust) for name, (sha, _) in entries.items()}
+        record.status, record.cache_hit = "cached", True
+        record.outputs = {name: sha for name, (sha, _) in entries.items()}
+        record.identities = {name: ident for name, (_, ident) in entries.items()}
         self._settled(record)
         return True
 
@@ -269,29 +360,93 @@ class _Run:
             return
         try:
             values = split_outputs(node, attempt.value)
-            record.outputs = self._persist(node, values)
+            deferred = self._persist(node, record, values)
         except Exception:
             record.status, record.error = "failed", traceback.format_exc()
             self._settled(record)
             return
         self.values[node.id] = values
         record.status = "done"
-        if self.cache is not None and record.cache_key and record.components is not None:
-            self.cache.put(record.cache_key, record.outputs, record.components)
+        if not deferred:
+            self._cache_put(record)
         self._settled(record)
 
-    def _persist(self, node: Node, values: dict[str, Any]) -> dict[str, str]:
+    def _cache_put(self, record: NodeRecord) -> None:
+        if self.cache is not None and record.cache_key and record.components is not None:
+            self.cache.put(record.cache_key, _entries(record), record.components)
+
+    def _persist(self, node: Node, record: NodeRecord, values: dict[str, Any]) -> bool:
+        """Store the outputs; return True when some are still being stored in the background.
+
+        A large output (``DEFER_BYTES``) is stored by a background thread while the next steps
+        run on the value in memory, when downstream cache keys need not wait for its content hash:
+        caching is off for this run, or the step has a cache key from which the output's identity
+        is derived. (So a step whose code changed but whose large output did not still makes its
+        dependants run again; small outputs are compared by content.)
+        """
+        record.outputs, record.identities = {}, {}
         if self.sink is None:
-            return {}
-        hashes: dict[str, str] = {}
+            return False
+        deferred = False
         for name, value in values.items():
-            folder = Path(tempfile.mkdtemp(prefix="keel-output-", dir=_scratch()))
+            if _nbytes(value) >= DEFER_BYTES and (self.cache is None or record.cache_key is not None):
+                basis = f"keel-derived-output\0{record.cache_key or record.id}\0{name}"
+                record.identities[name] = hashlib.sha256(basis.encode()).hexdigest()
+                self._defer(node, name, value)
+                deferred = True
+                continue
+            sha = self._store(node, name, value, large=False)
+            record.outputs[name] = record.identities[name] = sha
+        return deferred
+
+    def _store(self, node: Node, name: str, value: Any, *, large: bool) -> str:
+        assert self.sink is not None
+        scratch = getattr(self.sink, "scratch", None) if large else None
+        folder = Path(tempfile.mkdtemp(prefix="keel-output-", dir=scratch or _scratch()))
+        try:
+            save_output(value, folder, node=node.id, output=name)
+            return self.sink.put(node.id, name, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _defer(self, node: Node, name: str, value: Any) -> None:
+        if self.writer is None:
+            self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-outputs")
+        self.slots.acquire()  # bounded: a slow disk makes the steps wait instead of memory grow
+        flags = getattr(value, "flags", None)
+        if flags is not None and type(value).__module__ == "numpy":
+            # what is being written must not change meanwhile; read-only, as arrays from the cache are
+            flags.writeable = False
+
+        def store() -> str:
             try:
-                save_output(value, folder, node=node.id, output=name)
-                hashes[name] = self.sink.put(node.id, name, folder)
+                return self._store(node, name, value, large=True)
             finally:
-                shutil.rmtree(folder, ignore_errors=True)
-        return hashes
+                self.slots.release()
+
+        self.deferred.append((node.id, name, self.writer.submit(store)))
+
+    def settle(self) -> None:
+        """Wait for outputs stored in the background; a failure to store fails its step."""
+        if self.writer is None:
+            return
+        done: dict[str, NodeRecord] = {}
+        for node_id, name, future in self.deferred:
+            record = self.records[node_id]
+            try:
+                record.outputs[name] = future.result()
+            except Exception:
+                record.status = "failed"
+                record.error = (
+                    f"output `{name}` of step `{node_id}` could not be stored:\n{traceback.format_exc()}"
+                )
+            done[node_id] = record
+        self.deferred.clear()
+        self.writer.shutdown(wait=True)
+        self.writer = None
+        for record in done.values():
+            if record.status == "done":
+                self._cache_put(record)
 
 
 def run_graph(
@@ -323,18 +478,23 @@ def run_graph(
     run = _Run(graph, sink, cache, trust, env, progress)
     order = graph.topological_order()
     begun = time.perf_counter()
-    if executor == "inline":
-        for node in order:
-            if run.blocked(node) or run.try_cache(node):
-                continue
-            args, kwargs = run.resolve(node)
-            run.finish(node, execute(node.step, args, kwargs, node.step.retries, retry_backoff, None))
-    elif executor == "ray":
-        from keel.pipelines.ray_executor import run_on_ray
+    try:
+        if executor == "inline":
+            for node in order:
+                if run.blocked(node) or run.try_cache(node):
+                    continue
+                arguments = run.resolve(node)
+                if arguments is not None:
+                    args, kwargs = arguments
+                    run.finish(node, execute(node.step, args, kwargs, node.step.retries, retry_backoff, None))
+        elif executor == "ray":
+            from keel.pipelines.ray_executor import run_on_ray
 
-        run_on_ray(run, order, retry_backoff)
-    else:
-        _run_in_pool(run, order, max_workers, retry_backoff)
+            run_on_ray(run, order, retry_backoff)
+        else:
+            _run_in_pool(run, order, max_workers, retry_backoff)
+    finally:
+        run.settle()
     return RunResult(graph, run.records, run.values, time.perf_counter() - begun)
 
 
@@ -387,6 +547,7 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
     context = get_context("spawn")  # fork would copy locks held by other threads
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     running: dict[Future[Attempt], str] = {}
+    submitted: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
     def release(node_id: str) -> None:
         for child in children[node_id]:
@@ -408,10 +569,14 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
                     run.finish(node, Attempt.failure(problem))
                     release(node.id)
                     continue
-                args, kwargs = run.resolve(node)
+                arguments = run.resolve(node)
+                if arguments is None:
+                    release(node.id)
+                    continue
                 step = node.step
-                future = pool.submit(execute, step, args, kwargs, step.retries, backoff, step.timeout)
+                future = pool.submit(execute, step, *arguments, step.retries, backoff, step.timeout)
                 running[future] = node.id
+                submitted[node.id] = arguments
             if not running:
                 continue
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -428,6 +593,7 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
                         f"step `{node.id}` did not come back from its worker process: "
                         f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
                     )
+                submitted.pop(node.id, None)
                 run.finish(node, attempt)
                 release(node.id)
             if lost:
@@ -439,7 +605,7 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
                 pool.shutdown(wait=False, cancel_futures=True)
                 for node_id in lost:
                     node = nodes[node_id]
-                    args, kwargs = run.resolve(node)
+                    args, kwargs = submitted.pop(node_id)  # resolved once, when first submitted
                     run.finish(node, _run_alone(context, node, args, kwargs, backoff))
                     release(node_id)
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)

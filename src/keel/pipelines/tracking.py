@@ -49,6 +49,8 @@ class StoreSink:
         self.run_id = run_id
         self.artifacts: ArtifactStore = client._context.artifacts
         self.cache_dir = cache_dir or client._context.keel_dir / "cache" / "outputs"
+        #: where large outputs are written before they are stored (a rename away from the store)
+        self.scratch = self.artifacts.scratch
         #: artifact records not yet written; :meth:`flush` writes them in one transaction
         self.pending: list[tuple[str, str, int, str]] = []
 
@@ -60,7 +62,7 @@ class StoreSink:
             if file.stat().st_size <= _INLINE_LIMIT:  # small files ride inside the manifest
                 inline[relative] = base64.b64encode(file.read_bytes()).decode("ascii")
             else:
-                files[relative] = self.artifacts.put_file(file, durable=False)[0]
+                files[relative] = self.artifacts.put_file(file, durable=False, move=True)[0]
         document = {"format": _MANIFEST_FORMAT, "files": files, "inline": inline}
         manifest = json.dumps(document, sort_keys=True).encode()
         sha, size = self.artifacts.put_bytes(manifest, durable=False)
@@ -74,6 +76,10 @@ class StoreSink:
             self.client.store.record_artifacts(self.run_id, self.pending)
             self.pending = []
 
+    def has(self, sha256: str) -> bool:
+        """Whether ``sha256`` can be opened (its manifest is stored or already unpacked here)."""
+        return (self.cache_dir / sha256).is_dir() or self.artifacts.exists(sha256)
+
     def open(self, sha256: str) -> Path:
         target = self.cache_dir / sha256
         if target.is_dir():
@@ -83,7 +89,8 @@ class StoreSink:
         staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=".incoming-"))
         try:
             for relative, blob in manifest["files"].items():
-                self.artifacts.download(blob, safe_destination(staging, relative))  # sha256-verified
+                # sha256-verified; a hard link where possible (loaders only read, memory-mapped arrays too)
+                self.artifacts.download(blob, safe_destination(staging, relative), link=True)
             for relative, content in manifest.get("inline", {}).items():
                 target_file = safe_destination(staging, relative)  # the manifest itself was verified
                 target_file.parent.mkdir(parents=True, exist_ok=True)
@@ -103,13 +110,13 @@ class StoreCache:
     def __init__(self, store: Any):
         self.store = store
 
-    def get(self, key: str) -> Mapping[str, str] | None:
+    def get(self, key: str) -> Mapping[str, Any] | None:
         outputs = self.store.lookup_step_cache([key]).get(key)
         if outputs is None:
             return None
-        return {name: entry["sha256"] for name, entry in outputs.items()}
+        return {name: entry if entry.get("identity") else entry["sha256"] for name, entry in outputs.items()}
 
-    def put(self, key: str, outputs: Mapping[str, str], components: Mapping[str, Any]) -> None:
+    def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None:
         """Nothing to do here: the cache entry is written with the step's record (same transaction)."""
 
 
@@ -179,8 +186,14 @@ def run_pipeline(
                 )
             finally:
                 sink.flush()
+        # downstream cache keys name large outputs by identity; lineage wants their content hashes
+        stored = {
+            record.identities.get(name, sha): sha
+            for record in result.nodes.values()
+            for name, sha in record.outputs.items()
+        }
         store.record_step_runs(
-            pipeline_run_id, [_step_run(graph, result, node_id) for node_id in graph.nodes]
+            pipeline_run_id, [_step_run(graph, result, node_id, stored) for node_id in graph.nodes]
         )
         store.set_pipeline_run_status(pipeline_run_id, "done" if result.ok else "failed")
         cached = sum(1 for record in result.nodes.values() if record.cache_hit)
@@ -222,9 +235,13 @@ def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], No
         yield advance
 
 
-def _step_run(graph: Graph, result: RunResult, node_id: str) -> StepRun:
+def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str, str]) -> StepRun:
     record = result.nodes[node_id]
     components = record.components or {}
+    outputs: dict[str, Any] = {}
+    for name, sha in record.outputs.items():
+        identity = record.identities.get(name, sha)
+        outputs[name] = {"sha256": sha} if identity == sha else {"sha256": sha, "identity": identity}
     return StepRun(
         node=node_id,
         step=graph.nodes[node_id].step.name,
@@ -237,8 +254,8 @@ def _step_run(graph: Graph, result: RunResult, node_id: str) -> StepRun:
         cpu_s=record.cpu_s,
         peak_rss_mb=record.peak_rss / 2**20 if record.peak_rss else None,
         error=record.error,
-        inputs=dict(components.get("inputs", {})),
-        outputs={name: {"sha256": sha} for name, sha in record.outputs.items()},
+        inputs={name: stored.get(ident, ident) for name, ident in components.get("inputs", {}).items()},
+        outputs=outputs,
         components=components or None,
     )
 

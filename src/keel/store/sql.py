@@ -535,25 +535,47 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         return self.record_artifacts(run_id, [(name, sha256, size, media_type)])[0]
 
     def record_artifacts(self, run_id: str, artifacts: Sequence[tuple[str, str, int, str]]) -> list[Artifact]:
-        """Record several (name, sha256, size, media type) outputs of a run in one transaction."""
-        a = t.artifacts
+        """Record several (name, sha256, size, media type) outputs of a run in one transaction.
+
+        A name given twice keeps its last entry; a name already recorded on the run is replaced."""
+        a, e = t.artifacts, t.lineage_edges
         stamp = now_ms()
+        latest = {name: (name, sha, size, media) for name, sha, size, media in artifacts}
+        rows = list(latest.values())
         with self._write() as c:
             pk = self._run_pk(c, run_id)
-            for name, sha256, size, media_type in artifacts:
-                c.execute(sa.delete(a).where(a.c.run_pk == pk, a.c.name == name))
+            names = list(latest)
+            for start in range(0, len(names), _IN_CHUNK):
+                chunk = names[start : start + _IN_CHUNK]
+                c.execute(sa.delete(a).where(a.c.run_pk == pk, a.c.name.in_(chunk)))
+            if rows:
                 c.execute(
-                    sa.insert(a).values(
-                        run_pk=pk,
-                        name=name,
-                        sha256=sha256,
-                        size=size,
-                        media_type=media_type,
-                        created_at=stamp,
+                    sa.insert(a),
+                    [
+                        {"run_pk": pk, "name": name, "sha256": sha, "size": size, "media_type": media}
+                        | {"created_at": stamp}
+                        for name, sha, size, media in rows
+                    ],
+                )
+            existing: set[tuple[str, str]] = set()
+            shas = sorted({row[1] for row in rows})
+            for start in range(0, len(shas), _IN_CHUNK):
+                found = c.execute(
+                    sa.select(e.c.sha256, e.c.name).where(
+                        e.c.run_pk == pk,
+                        e.c.direction == "output",
+                        e.c.sha256.in_(shas[start : start + _IN_CHUNK]),
                     )
                 )
-                self._edge(c, pk, sha256, "output", name, stamp)
-        return [Artifact(run_id, name, sha, size, media, stamp) for name, sha, size, media in artifacts]
+                existing.update((sha, name) for sha, name in found)
+            edges = [
+                {"run_pk": pk, "sha256": s, "direction": "output", "name": n, "created_at": stamp}
+                for n, s, _, _ in rows
+                if (s, n) not in existing
+            ]
+            if edges:
+                c.execute(sa.insert(e), edges)
+        return [Artifact(run_id, name, sha, size, media, stamp) for name, sha, size, media in rows]
 
     def record_input_artifact(self, run_id: str, sha256: str, name: str) -> None:
         with self._write() as c:
