@@ -228,10 +228,11 @@ class PickleMaterializer:
             return pickle.load(handle)
 
 
+_JSON = JsonMaterializer()
 _BUILTIN: list[Materializer] = [
     NumpyMaterializer(),
     TableMaterializer(),
-    JsonMaterializer(),
+    _JSON,
     ModelMaterializer(),
 ]
 _PICKLE = PickleMaterializer()
@@ -302,6 +303,23 @@ def save_output(
         output=output,
         type_name=_type_name(obj),
     )
+
+
+def encode_small_output(obj: Any, limit: int) -> dict[str, bytes] | None:
+    """The files :func:`save_output` would write for a JSON value, built in memory (no folder), or
+    None when ``obj`` goes to another materializer or its encoding is over ``limit`` bytes."""
+    if type(obj) not in _JSON_SCALARS and type(obj) not in (list, dict):
+        return None
+    if materializer_for(obj, allow_pickle=False) is not _JSON:
+        return None
+    value = json.dumps(obj, allow_nan=True).encode("utf-8")
+    if len(value) > limit:
+        return None
+    metadata = {"materializer": _JSON.name, "type": _type_name(obj)}
+    return {
+        "value.json": value,
+        METADATA_NAME: json.dumps(metadata, sort_keys=True, allow_nan=True).encode("utf-8"),
+    }
 
 
 def load_output(folder: str | os.PathLike[str], *, trust: bool = False) -> Any:

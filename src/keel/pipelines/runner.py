@@ -43,7 +43,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from keel.errors import InvalidInputError, NotFoundError
 from keel.pipelines.errors import StepFailedError
 from keel.pipelines.graph import Graph, Node, iter_outputs, replace_outputs
-from keel.pipelines.materializers import hash_folder, load_output, save_output
+from keel.pipelines.materializers import encode_small_output, hash_folder, load_output, save_output
 from keel.pipelines.runtime import Attempt, cache_parts, default_environment, execute, split_outputs
 from keel.pipelines.steps import Step, _import_step
 
@@ -53,6 +53,8 @@ __all__ = ["Cache", "FolderSink", "MemoryCache", "NodeRecord", "RunResult", "Sin
 DEFER_BYTES = 4 * 2**20
 #: how many deferred outputs may wait to be stored at once (each holds its value in memory)
 DEFER_SLOTS = 2
+#: how many nodes ahead the inline executor looks up cache keys in one batch
+_PREFETCH = 500
 
 
 @runtime_checkable
@@ -281,6 +283,8 @@ class _Run:
         self.writer: ThreadPoolExecutor | None = None
         self.slots = threading.BoundedSemaphore(DEFER_SLOTS)
         self.deferred: list[tuple[str, str, Future[str]]] = []
+        #: cache entries looked up ahead in a batch (None: looked up, not found)
+        self.prefetched: dict[str, Mapping[str, Any] | None] = {}
 
     def _settled(self, record: NodeRecord) -> None:
         if self.progress is not None:
@@ -315,11 +319,11 @@ class _Run:
                 self.values.pop(parent, None)
         return arguments
 
-    def try_cache(self, node: Node) -> bool:
-        """Compute the node's key; on a hit load its outputs and return True."""
-        if self.cache is None or self.sink is None or not node.step.cache:
-            return False
+    def _key(self, node: Node) -> str:
+        """Compute (once) and record the node's cache key; its upstream steps must be settled."""
         record = self.records[node.id]
+        if record.cache_key is not None:
+            return record.cache_key
         hashes = {
             (parent, name): identity
             for parent in node.upstream
@@ -332,7 +336,32 @@ class _Run:
             self.sources[id(fn)] = source_hashes(fn)
         key = cache_parts(node, hashes, self.env, self.sources[id(fn)])
         record.cache_key, record.components = key.digest, key.components
-        found = self.cache.get(key.digest)
+        return key.digest
+
+    def prefetch(self, nodes: list[Node]) -> None:
+        """Look up in one query the keys of the leading ``nodes`` whose upstream steps are all done
+        (the branches of a ``map``, independent steps), so each does not cost a round trip."""
+        get_many = getattr(self.cache, "get_many", None)
+        if self.cache is None or self.sink is None or get_many is None:
+            return
+        keys = []
+        for node in nodes:  # in topological order: stop at the first step that must wait
+            record = self.records[node.id]
+            if not all(self.records[parent].status in ("done", "cached") for parent in node.upstream):
+                break
+            if node.step.cache and record.cache_key is None and record.status == "pending":
+                keys.append(self._key(node))
+        if len(keys) > 1:
+            found = get_many(keys)
+            self.prefetched.update({key: found.get(key) for key in keys})
+
+    def try_cache(self, node: Node) -> bool:
+        """Compute the node's key; on a hit load its outputs and return True."""
+        if self.cache is None or self.sink is None or not node.step.cache:
+            return False
+        record = self.records[node.id]
+        key = self._key(node)
+        found = self.prefetched.pop(key) if key in self.prefetched else self.cache.get(key)
         if found is None:
             return False
         entries = {name: _entry(value) for name, value in found.items()}
@@ -401,6 +430,11 @@ class _Run:
 
     def _store(self, node: Node, name: str, value: Any, *, large: bool) -> str:
         assert self.sink is not None
+        put_files = getattr(self.sink, "put_files", None)
+        if not large and put_files is not None:  # a small JSON value: no folder on disk at all
+            files = encode_small_output(value, getattr(self.sink, "inline_limit", 0))
+            if files is not None:
+                return str(put_files(node.id, name, files))
         scratch = getattr(self.sink, "scratch", None) if large else None
         folder = Path(tempfile.mkdtemp(prefix="keel-output-", dir=scratch or _scratch()))
         try:
@@ -480,7 +514,9 @@ def run_graph(
     begun = time.perf_counter()
     try:
         if executor == "inline":
-            for node in order:
+            for index, node in enumerate(order):
+                if run.cache is not None and run.records[node.id].cache_key is None:
+                    run.prefetch(order[index : index + _PREFETCH])
                 if run.blocked(node) or run.try_cache(node):
                     continue
                 arguments = run.resolve(node)

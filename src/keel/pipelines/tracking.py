@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +35,10 @@ __all__ = ["StoreCache", "StoreSink", "graph_document", "load_pipeline", "run_pi
 _MANIFEST_FORMAT = "keel-step-output"
 #: files up to this size are stored inside the output's manifest instead of as blobs of their own
 _INLINE_LIMIT = 64 * 1024
+#: manifest writes that may wait in the background before the run waits for half of them
+_MAX_QUEUED = 2048
+#: threads writing manifests: creating files waits on the disk, not the CPU, so a few overlap well
+_WRITERS = 2
 
 
 def _artifact_name(node_id: str, name: str) -> str:
@@ -53,25 +59,61 @@ class StoreSink:
         self.scratch = self.artifacts.scratch
         #: artifact records not yet written; :meth:`flush` writes them in one transaction
         self.pending: list[tuple[str, str, int, str]] = []
+        # manifests are hashed here and written by a background thread (creating a file costs
+        # ~0.5 ms on some disks, more than the step); flush() waits for them before recording
+        self._writer: ThreadPoolExecutor | None = None
+        self._writes: list[Future[Any]] = []
+
+    #: files up to this size ride inside the manifest
+    inline_limit = _INLINE_LIMIT
 
     def put(self, node_id: str, name: str, folder: Path) -> str:
         files: dict[str, str] = {}
-        inline: dict[str, str] = {}
+        inline: dict[str, bytes] = {}
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             relative = file.relative_to(folder).as_posix()
             if file.stat().st_size <= _INLINE_LIMIT:  # small files ride inside the manifest
-                inline[relative] = base64.b64encode(file.read_bytes()).decode("ascii")
+                inline[relative] = file.read_bytes()
             else:
                 files[relative] = self.artifacts.put_file(file, durable=False, move=True)[0]
-        document = {"format": _MANIFEST_FORMAT, "files": files, "inline": inline}
-        manifest = json.dumps(document, sort_keys=True).encode()
-        sha, size = self.artifacts.put_bytes(manifest, durable=False)
-        self.pending.append((_artifact_name(node_id, name), sha, size, "application/json"))
         shutil.rmtree(folder, ignore_errors=True)
+        return self._manifest(node_id, name, files, inline)
+
+    def put_files(self, node_id: str, name: str, files: Mapping[str, bytes]) -> str:
+        """Store small files held in memory (each at most ``inline_limit``) as one manifest blob."""
+        return self._manifest(node_id, name, {}, files)
+
+    def _manifest(
+        self, node_id: str, name: str, files: Mapping[str, str], inline: Mapping[str, bytes]
+    ) -> str:
+        encoded = {path: base64.b64encode(inline[path]).decode("ascii") for path in sorted(inline)}
+        document = {"format": _MANIFEST_FORMAT, "files": dict(files), "inline": encoded}
+        manifest = json.dumps(document, sort_keys=True).encode()
+        sha = hashlib.sha256(manifest).hexdigest()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="keel-manifests")
+        if len(self._writes) >= _MAX_QUEUED:
+            self._wait(len(self._writes) // 2)
+        self._writes.append(self._writer.submit(self.artifacts.put_bytes, manifest, durable=False))
+        self.pending.append((_artifact_name(node_id, name), sha, len(manifest), "application/json"))
         return sha
 
+    def _wait(self, count: int | None = None) -> None:
+        """Wait for the oldest ``count`` (default: all) manifest writes; raise the first failure."""
+        count = len(self._writes) if count is None else count
+        done, self._writes = self._writes[:count], self._writes[count:]
+        for write in done:
+            write.result()
+
     def flush(self) -> None:
-        """Record the stored outputs as artifacts of the run (lineage edges included)."""
+        """Wait for the manifests to be written, then record the stored outputs as artifacts of the
+        run (lineage edges included)."""
+        try:
+            self._wait()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
         if self.pending:
             self.client.store.record_artifacts(self.run_id, self.pending)
             self.pending = []
@@ -112,8 +154,15 @@ class StoreCache:
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         outputs = self.store.lookup_step_cache([key]).get(key)
-        if outputs is None:
-            return None
+        return None if outputs is None else self._entries(outputs)
+
+    def get_many(self, keys: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The entries of those ``keys`` that are known, in one query."""
+        found = self.store.lookup_step_cache(keys)
+        return {key: self._entries(outputs) for key, outputs in found.items()}
+
+    @staticmethod
+    def _entries(outputs: Mapping[str, Any]) -> dict[str, Any]:
         return {name: entry if entry.get("identity") else entry["sha256"] for name, entry in outputs.items()}
 
     def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None:
