@@ -19,6 +19,7 @@ __all__ = [
     "Artifact",
     "Comment",
     "Dataset",
+    "DatasetUse",
     "Experiment",
     "LineageEdge",
     "Metric",
@@ -30,6 +31,7 @@ __all__ = [
     "RunPage",
     "RunStatus",
     "StepRun",
+    "StepUse",
 ]
 
 #: metric keys under this prefix are system metrics written by the sampler
@@ -176,6 +178,30 @@ class Dataset:
     created_at: int
     profile_sha256: str | None = None
     context: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DatasetUse:
+    """A run that took a version of a dataset as input (``dataset.context`` says how)."""
+
+    dataset: Dataset
+    run_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepUse:
+    """A pipeline step that produced (``direction="output"``) or read (``"input"``) an artifact."""
+
+    pipeline_run_id: int
+    run_id: str
+    pipeline: str
+    node: str
+    step: str
+    direction: str
+    #: the output or argument name
+    name: str
+    status: str
+    started_at: int | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

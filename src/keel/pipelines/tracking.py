@@ -244,6 +244,15 @@ def run_pipeline(
         store.record_step_runs(
             pipeline_run_id, [_step_run(graph, result, node_id, stored) for node_id in graph.nodes]
         )
+        # outputs taken from the cache were made by earlier runs: this run used them (lineage)
+        reused = [
+            (sha, _artifact_name(node_id, name))
+            for node_id, record in result.nodes.items()
+            if record.cache_hit
+            for name, sha in record.outputs.items()
+        ]
+        if reused:
+            store.record_input_artifacts(run.run_id, reused)
         store.set_pipeline_run_status(pipeline_run_id, "done" if result.ok else "failed")
         cached = sum(1 for record in result.nodes.values() if record.cache_hit)
         run.client.log_batch(

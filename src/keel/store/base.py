@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         Artifact,
         Comment,
         Dataset,
+        DatasetUse,
         Experiment,
         LineageEdge,
         MetricHistory,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         RunPage,
         RunStatus,
         StepRun,
+        StepUse,
     )
     from keel.store.metrics import Chunk
 
@@ -189,6 +191,12 @@ class Store(Protocol):
     def lookup_step_cache(self, cache_keys: Sequence[str]) -> dict[str, Mapping[str, Any]]: ...
     def record_step_runs(self, pipeline_run_id: int, steps: Sequence[StepRun]) -> None: ...
     def set_pipeline_run_status(self, pipeline_run_id: int, status: str) -> None: ...
+    def step_uses(self, sha256: str) -> list[StepUse]: ...
+
+    # -- lineage queries ---------------------------------------------------------------------
+    def dataset_usage(self, name: str, fingerprint: str | None = None) -> list[DatasetUse]: ...
+    def model_versions_from_runs(self, run_ids: Sequence[str]) -> list[ModelVersion]: ...
+    def record_input_artifacts(self, run_id: str, items: Sequence[tuple[str, str]]) -> None: ...
 
 
 _lock = threading.Lock()

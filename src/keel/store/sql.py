@@ -15,6 +15,7 @@ from keel.clock import now_ms
 from keel.entities import (
     Artifact,
     Dataset,
+    DatasetUse,
     Experiment,
     LineageEdge,
     Metric,
@@ -578,8 +579,30 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         return [Artifact(run_id, name, sha, size, media, stamp) for name, sha, size, media in rows]
 
     def record_input_artifact(self, run_id: str, sha256: str, name: str) -> None:
+        self.record_input_artifacts(run_id, [(sha256, name)])
+
+    def record_input_artifacts(self, run_id: str, items: Sequence[tuple[str, str]]) -> None:
+        """Record that the run read these (sha256, name) artifacts, in one transaction."""
         with self._write() as c:
-            self._edge(c, self._run_pk(c, run_id), sha256, "input", name, now_ms())
+            pk, stamp = self._run_pk(c, run_id), now_ms()
+            for sha256, name in dict.fromkeys(items):
+                self._edge(c, pk, sha256, "input", name, stamp)
+
+    def dataset_usage(self, name: str, fingerprint: str | None = None) -> list[DatasetUse]:
+        """Every run that took a version of dataset ``name`` (or only ``fingerprint``) as input,
+        oldest first."""
+        d, ri, r = t.datasets, t.run_inputs, t.runs
+        query = (
+            sa.select(d, ri.c.context, r.c.run_id)
+            .join(ri, ri.c.dataset_id == d.c.id)
+            .join(r, r.c.pk == ri.c.run_pk)
+            .where(d.c.name == name)
+        )
+        if fingerprint:
+            query = query.where(d.c.fingerprint.startswith(fingerprint, autoescape=True))
+        with self._read() as c:
+            rows = c.execute(query.order_by(r.c.start_time, r.c.pk)).mappings().all()
+        return [DatasetUse(_dataset(row), row["run_id"]) for row in rows]
 
     def _edge(self, c: sa.Connection, pk: int, sha: str, direction: str, name: str, stamp: int) -> None:
         e = t.lineage_edges

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from keel.clock import now_ms
-from keel.entities import PipelineRun, StepRun
+from keel.entities import PipelineRun, StepRun, StepUse
 from keel.errors import InvalidInputError, NotFoundError
 from keel.store import schema as t
 from keel.store.sql_base import SqlBase
@@ -117,6 +117,43 @@ class PipelineMixin(SqlBase):
                 for key, outputs in c.execute(statement, {"keys": part}):
                     found[key] = json.loads(outputs)
         return found
+
+    def step_uses(self, sha256: str) -> list[StepUse]:
+        """Pipeline steps that produced or read the artifact ``sha256``, oldest first."""
+        sr, pr = t.step_runs, t.pipeline_runs
+        pattern = f"%{sha256}%"  # a sha256 is 64 hex characters: no false matches in the JSON
+        with self._read() as c:
+            rows = (
+                c.execute(
+                    sa.select(sr, pr.c.pipeline, t.runs.c.run_id)
+                    .join(pr, pr.c.id == sr.c.pipeline_run_id)
+                    .join(t.runs, t.runs.c.pk == pr.c.run_pk)
+                    .where(sa.or_(sr.c.outputs.like(pattern), sr.c.inputs.like(pattern)))
+                    .order_by(sr.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        uses: list[StepUse] = []
+        for row in rows:
+            for direction, column in (("input", "inputs"), ("output", "outputs")):
+                for name, value in json.loads(row[column]).items():
+                    sha = value.get("sha256") if isinstance(value, dict) else value
+                    if sha == sha256 and not (direction == "output" and row["cached"]):
+                        uses.append(
+                            StepUse(
+                                pipeline_run_id=row["pipeline_run_id"],
+                                run_id=row["run_id"],
+                                pipeline=row["pipeline"],
+                                node=row["node"],
+                                step=row["step"],
+                                direction=direction,
+                                name=name,
+                                status=row["status"],
+                                started_at=row["started_at"],
+                            )
+                        )
+        return uses
 
     def find_step_runs(self, cache_key: str) -> list[StepRun]:
         """Every recorded step run with this cache key, newest first (for explanations)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -167,6 +167,24 @@ class RegistryMixin(SqlBase):
                 f"model {name!r} has no version {version}; `keel models show {name}` lists its versions"
             )
         return found[0]
+
+    def model_versions_from_runs(self, run_ids: Sequence[str]) -> list[ModelVersion]:
+        """The model versions registered from any of these runs (lineage from data to model)."""
+        mv, rm, r, p = t.model_versions, t.registered_models, t.runs, t.projects
+        found: list[Any] = []
+        with self._read() as c:
+            ids = list(dict.fromkeys(run_ids))
+            for start in range(0, len(ids), 500):
+                found += c.execute(
+                    sa.select(rm.c.name, p.c.name, mv.c.version)
+                    .join(rm, rm.c.id == mv.c.model_id)
+                    .join(p, p.c.id == rm.c.project_id)
+                    .join(r, r.c.pk == mv.c.run_pk)
+                    .where(r.c.run_id.in_(ids[start : start + 500]))
+                ).all()
+        return [
+            self.get_model_version(name, version, project=project) for name, project, version in sorted(found)
+        ]
 
     def list_model_versions(self, name: str, *, project: str = "default") -> list[ModelVersion]:
         return self._versions(name, project)
