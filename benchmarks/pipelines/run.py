@@ -48,7 +48,7 @@ DISTS = {
     "kedro": "kedro",
     "prefect": "prefect",
     "metaflow": "metaflow",
-    "zenml": "zenml[local]",
+    "zenml": "zenml",  # the distribution's name, without the extra
 }
 CACHE_NOTE = {  # peers without a cached-rerun measurement
     "kedro": "no cache",
