@@ -88,3 +88,16 @@ def nap(seconds: float, seed: int = 0) -> int:
 @pipeline
 def four_naps(seconds: float = 0.5) -> object:
     return [nap(seconds, seed=i) for i in range(4)]
+
+
+def plain_triple(x: int) -> int:
+    return 3 * x
+
+
+# a step made from a plain function and bound to another name: workers find it through the function
+triple = step(plain_triple)
+
+
+@pipeline
+def tripled(n: int = 3) -> object:
+    return [triple(i) for i in range(n)]

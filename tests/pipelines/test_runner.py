@@ -173,3 +173,11 @@ def test_a_worker_that_dies_fails_its_step_and_the_rest_completes() -> None:
     result = run_graph(with_dying_worker.build(n=2), executor="process", max_workers=1)
     assert "did not come back" in result.failed["die"] or "worker" in result.failed["die"]
     assert result.value("add_one") == 3
+
+
+def test_a_step_wrapped_under_another_name_runs_in_the_pool():
+    from tests.pipelines._work import tripled
+
+    result = run_graph(tripled.build(n=3), executor="process", max_workers=2)
+    assert result.ok, result.failed
+    assert result.outputs == [0, 3, 6]

@@ -23,10 +23,19 @@ def plain_total(xs):
     return sum(xs)
 
 
+def burn_loop(n):
+    """CPU-bound pure Python work (holds the GIL): the kind of step a process pool speeds up."""
+    total = 0
+    for i in range(n):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
 inc = keel.step(plain_inc)
 make = keel.step(plain_make)
 square = keel.step(plain_square)
 total = keel.step(plain_total)
+burn = keel.step(burn_loop)
 
 
 @keel.pipeline
@@ -48,6 +57,11 @@ def array_chain(mb: float = 100.0, n: int = 20):
 @keel.pipeline
 def fan(n: int = 10_000):
     return total(square.map(range(n)))
+
+
+@keel.pipeline
+def parallel(k: int = 8, n: int = 1_000_000):
+    return total([burn(n + i) for i in range(k)])
 
 
 def bare_chain(n, x0=0):

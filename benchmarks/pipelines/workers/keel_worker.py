@@ -24,9 +24,10 @@ def _warm_store() -> None:
 
 def _import_tracking() -> None:
     """keel imports lazily; import what a tracked run uses, as the peers' workers import theirs."""
-    import keel.pipelines.tracking  # noqa: F401
-    import keel.store.sql  # noqa: F401
-    import keel.tracking.client  # noqa: F401
+    import importlib
+
+    for module in ("keel.pipelines.tracking", "keel.store.sql", "keel.tracking.client"):
+        importlib.import_module(module)
 
 
 def _hits(res) -> int:

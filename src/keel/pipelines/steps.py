@@ -180,12 +180,18 @@ def _import_step(module: str, qualname: str) -> Step:
     """Find the step ``module.qualname`` (what pickled steps turn back into in a worker)."""
     import importlib
 
-    target: Any = importlib.import_module(module)
+    found: Any = importlib.import_module(module)
+    target: Any = found
     for part in qualname.split("."):
         target = getattr(target, part)
-    if not isinstance(target, Step):
-        raise InvalidInputError(f"{module}.{qualname} is not a @step")
-    return target
+    if isinstance(target, Step):
+        return target
+    # `fast = keel.step(plain_fn)`: the module holds the plain function under its own name and
+    # the step under another; find the one step made from that function
+    made = [value for value in vars(found).values() if isinstance(value, Step) and value.fn is target]
+    if len(made) == 1:
+        return made[0]
+    raise InvalidInputError(f"{module}.{qualname} is not a @step")
 
 
 @overload
