@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import shutil
 import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -65,8 +67,32 @@ def test_code_schema_matches_migrations(store_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from keel.store.engine import _upgrade, create_engine
+
+    engine = create_engine(store_url)
+    _upgrade(engine, fresh=False)  # every migration, not the schema in code
+    with engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_a_new_store_is_created_from_the_schema_in_code_and_stamped(store_url):
     store = SqlStore(store_url)
     with store.engine.connect() as c:
-        diff = compare_metadata(MigrationContext.configure(c), metadata)
+        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD_REVISION
+    # works like a migrated one
+    experiment = store.create_experiment("fresh")
+    assert store.get_experiment(experiment.experiment_id).name == "fresh"
     store.close()
-    assert diff == []
+
+
+def test_opening_a_new_store_does_not_import_alembic(tmp_path):
+    code = (
+        "import sys\n"
+        "from keel.store.sql import SqlStore\n"
+        f"SqlStore('sqlite:///{tmp_path / 'new.db'}').close()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
