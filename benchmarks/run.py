@@ -1465,20 +1465,15 @@ def write_outputs(
     jpath.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str) + "\n")
     mpath.write_text(render_md(meta, rows))
     if name == "latest":  # the full run is what users read
-        DOCS_PAGE.write_text(DOCS_INTRO + render_md(meta, rows).split("\n", 1)[1])
+        from _docs import demote, write_section
+
+        write_section("tracking", "Tracking", TRACKING_INTRO + "\n" + demote(render_md(meta, rows)))
     return jpath, mpath
 
 
-DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-DOCS_INTRO = """# Benchmarks
-
-keel and MLflow 3 side by side on the same machine and disk, both on SQLite, each in its own
-virtualenv, measured in one run by `make bench` (`python benchmarks/run.py --mlflow-psutil`). This
-page is written by that command; the method is in [benchmarks/README.md](../benchmarks/README.md).
-The machine is shared and noisy: figures are medians over fresh worker processes, CPU seconds are
-quoted beside wall time, and the ratios come from the same run. Pipelines are benchmarked separately
-against Hamilton, Kedro, Prefect and Metaflow: `python benchmarks/pipelines/run.py`, results in
-[benchmarks/results/pipelines.md](../benchmarks/results/pipelines.md).
+TRACKING_INTRO = """keel and MLflow 3 side by side on the same machine and disk, both on SQLite, each in its own
+virtualenv, measured in one run by `make bench` (`python benchmarks/run.py --mlflow-psutil`); the method
+is in [benchmarks/README.md](../benchmarks/README.md).
 """
 
 

@@ -109,6 +109,11 @@ def main() -> None:
     ]
     (RESULTS / "pipelines-parallel.md").write_text("\n".join(lines))
     print("\n".join(lines))
+    if not args.quick:
+        sys.path.insert(0, str(HERE.parent))
+        from _docs import demote, write_section
+
+        write_section("pipelines-parallel", "Pipelines: process pool", demote("\n".join(lines)))
 
 
 if __name__ == "__main__":

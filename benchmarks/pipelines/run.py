@@ -569,6 +569,18 @@ def render_md(data: dict[str, Any]) -> str:
     return "\n".join(L)
 
 
+def write_docs(data: dict[str, Any]) -> None:
+    """Put the report into its section of docs/benchmarks.md."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _docs import demote, write_section
+
+    intro = (
+        "keel's pipelines next to Hamilton, Kedro, Prefect, Metaflow and ZenML, each in its own virtualenv, "
+        "written by `python benchmarks/pipelines/run.py` ([method](../benchmarks/pipelines/README.md))."
+    )
+    write_section("pipelines", "Pipelines", intro + "\n\n" + demote(render_md(data)))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats")
@@ -604,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
     (RESULTS / f"{name}.md").write_text(render_md(data))
     log(f"wrote {(RESULTS / name).relative_to(REPO)}.json/.md")
+    if name == "pipelines" and not args.quick:  # the full run is what users read
+        write_docs(data)
     return 0
 
 
