@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export UV_LINK_MODE := copy
 
-.PHONY: demo test check lint format bench docs clean help
+.PHONY: demo test check lint format bench docs clean help chromium
 
 help:
 	@echo "make demo   set up a virtualenv and run 'keel quickstart'"
@@ -28,7 +28,14 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo
 	$(BIN)/keel quickstart
 
-test: $(VENV)/.dev
+# Browser tests drive Debian's Chromium; installed here when missing (CI runs as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing Chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "Chromium could not be installed: browser tests will skip (or fail where KEEL_TEST_REQUIRE_BROWSER=1)"
+
+test: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: $(VENV)/.dev
