@@ -499,3 +499,21 @@ def test_quickstart_end_to_end(project: Path) -> None:
     first_runs = client.search_runs(["quickstart"])
     assert len(first_runs) == 4  # no new training runs
     assert all(run.parent_run_id for run in first_runs)  # each candidate is a child of the pipeline's run
+
+
+def test_error_messages_keep_bracketed_text(project):
+    from keel.cli._output import handle_errors
+    from keel.errors import InvalidInputError
+
+    @handle_errors
+    def fail() -> None:
+        raise InvalidInputError("columns [id, v] are missing; add them to [tool.keel]")
+
+    import typer
+    from typer.testing import CliRunner
+
+    app_ = typer.Typer()
+    app_.command()(fail)
+    result = CliRunner().invoke(app_, [])
+    assert result.exit_code == 2
+    assert "[id, v]" in result.output and "[tool.keel]" in result.output

@@ -36,7 +36,11 @@ def handle_errors(function: F) -> F:
         try:
             return function(*args, **kwargs)
         except KeelError as exc:
-            console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            from rich.markup import escape
+
+            # the message is plain text: `[id, v]` in it must print, not be read as markup
+            message = escape(str(exc))
+            console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
