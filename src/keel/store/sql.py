@@ -186,6 +186,11 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         stamp = start_time if start_time is not None else now_ms()
         with self._write() as c:
             parent_pk = self._run_pk(c, parent_run_id) if parent_run_id else None
+            if (
+                run_id in self._run_pks
+                or c.execute(sa.select(t.runs.c.pk).where(t.runs.c.run_id == run_id)).scalar() is not None
+            ):
+                raise ConflictError(f"run {run_id} already exists; resume it with start_run(run_id=...)")
             pk = c.execute(
                 sa.insert(t.runs).values(
                     run_id=run_id,
@@ -215,7 +220,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
                 c.execute(
                     sa.select(sa.func.count())
                     .select_from(t.runs)
-                    .where(t.runs.c.experiment_id == int(experiment_id))
+                    .where(t.runs.c.experiment_id == int_id(experiment_id))
                 ).scalar()
                 or 0
             )
@@ -251,6 +256,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         if cost_detail is not None:
             values["cost_detail"] = json.dumps(cost_detail)
         if not values:
+            self.get_run(run_id)  # nothing to change, but a missing run is still an error
             return
         with self._write() as c:
             pk = self._run_pk(c, run_id)
@@ -303,6 +309,12 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
     def delete_run_permanently(self, run_id: str) -> None:
         with self._write() as c:
             pk = self._run_pk(c, run_id)
+            # a pipeline run goes with its run: its step records and the cache entries they hold
+            pipeline_ids = sa.select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.run_pk == pk)
+            step_ids = sa.select(t.step_runs.c.id).where(t.step_runs.c.pipeline_run_id.in_(pipeline_ids))
+            c.execute(sa.delete(t.step_cache).where(t.step_cache.c.step_run_id.in_(step_ids)))
+            c.execute(sa.delete(t.step_runs).where(t.step_runs.c.pipeline_run_id.in_(pipeline_ids)))
+            c.execute(sa.delete(t.pipeline_runs).where(t.pipeline_runs.c.run_pk == pk))
             for table in (
                 t.params,
                 t.tags,

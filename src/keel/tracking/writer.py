@@ -198,10 +198,22 @@ class MetricWriter:
             try:
                 self.store.write_metric_batch(record.batch_id, record.run_id, record.chunks)
             except Exception as exc:
-                from keel.errors import NotFoundError
+                from keel.errors import InvalidInputError, NotFoundError
 
                 if isinstance(exc, NotFoundError):
                     log.warning("run %s was deleted; dropping %d points", record.run_id, record.points)
+                    self._pending.pop(0)
+                    continue
+                if isinstance(exc, InvalidInputError):
+                    # the store will never take this batch: retrying it would hold up every later one
+                    keys = sorted({chunk.key for chunk in record.chunks})
+                    log.error(
+                        "keel dropped %d points of run %s (keys %s): the store refused them: %s",
+                        record.points,
+                        record.run_id,
+                        ", ".join(keys[:10]),
+                        exc,
+                    )
                     self._pending.pop(0)
                     continue
                 self._failures += 1
