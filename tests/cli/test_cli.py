@@ -493,12 +493,15 @@ def test_quickstart_end_to_end(project: Path) -> None:
     again = _keel("quickstart", "--json", cwd=project)
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
-    assert second["cached_steps"] == 7 and second["version"] == 1
+    assert second["cached_steps"] == 8 and second["version"] == 1
     assert [r["run_id"] for r in second["runs"]] == [r["run_id"] for r in data["runs"]]
     client = keel.Client()
     first_runs = client.search_runs(["quickstart"])
     assert len(first_runs) == 4  # no new training runs
     assert all(run.parent_run_id for run in first_runs)  # each candidate is a child of the pipeline's run
+    # the data was validated once, before training, and the validation is a run of its own
+    validations = client.search_runs(["data-validation"])
+    assert len(validations) == 1 and validations[0].tags["keel.data.status"] == "passed"
 
 
 def test_error_messages_keep_bracketed_text(project):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import artifacts, experiments, lineage, models, names, pipeline, runs
+from keel.cli import artifacts, data, experiments, lineage, models, names, pipeline, runs
 
 app = typer.Typer(
     name="keel",
@@ -25,6 +25,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(names.app, name="names")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(data.app, name="data")
 app.add_typer(lineage.app, name="lineage")
 
 

@@ -146,6 +146,7 @@ def _confusion_figure(matrix: Any, title: str) -> Any:
 def _require() -> None:
     try:
         import matplotlib  # noqa: F401
+        import polars  # noqa: F401
         import pyarrow  # noqa: F401
         import sklearn  # noqa: F401
         import skops  # noqa: F401
@@ -159,6 +160,37 @@ def load_data() -> Any:
     from sklearn.datasets import load_breast_cancer
 
     return load_breast_cancer(as_frame=True).frame
+
+
+#: what the breast-cancer data must look like before anything trains on it
+DATA_SUITE: dict[str, Any] = {
+    "keel_suite": 1,
+    "name": "breast-cancer",
+    "checks": [
+        {"row_count_between": {"min": 500}},
+        {"column_count_between": {"min": 31, "max": 31}},
+        {"in_set": {"column": "target", "values": [0, 1]}},
+        {"not_null": {"column": "mean radius"}},
+        {"between": {"column": "mean radius", "min": 0, "max": 100}},
+        {"between": {"column": "mean area", "min": 0, "max": 10_000}},
+        {"mean_between": {"column": "target", "min": 0.3, "max": 0.8}},
+    ],
+}
+
+
+@step
+def validate_data(frame: Any, suite: dict[str, Any]) -> Any:
+    """Validate the data (logged as a run of experiment ``data-validation``); a failed check stops
+    every step after it. Returns the frame, so the steps that use it run after the validation."""
+    from keel.data.history import validate_and_log
+
+    result = validate_and_log(frame, suite, name="sklearn/breast_cancer")
+    if not result.passed:
+        failed = ", ".join(check.name for check in result.failures())
+        raise ValueError(
+            f"the breast-cancer data failed validation ({failed}); see `keel runs show {result.run_id}`"
+        )
+    return frame
 
 
 @step(outputs=("x_train", "x_val", "y_train", "y_val"))
@@ -241,7 +273,7 @@ def register_best(results: list[dict[str, Any]], model_name: str) -> dict[str, A
 def quickstart_pipeline(
     experiment: str = "quickstart", model_name: str = "breast-cancer-classifier"
 ) -> dict[str, Any]:
-    frame = load_data()
+    frame = validate_data(load_data(), DATA_SUITE)
     x_train, x_val, y_train, y_val = split(frame)
     candidates = [{"name": kind, **params} for kind, params in _candidates()]
     results = train.map(
