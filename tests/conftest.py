@@ -81,13 +81,28 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from _postgres_schema_url()
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[object]:
-    from keel.store.sql import SqlStore
+@pytest.fixture(params=["sql", "rest"])
+def store(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> Iterator[object]:
+    """The store contract on each backend: the SQL store itself, and a ``RestStore`` talking to a
+    live keel server (uvicorn on 127.0.0.1) in front of that SQL store."""
+    if request.param == "sql":
+        from keel.store.sql import SqlStore
 
-    opened = SqlStore(store_url)
-    yield opened
-    opened.close()
+        opened = SqlStore(store_url)
+        yield opened
+        opened.close()
+        return
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the REST store runs its contract over SQLite (the server's backend is covered above)")
+    from keel.server.testing import ThreadedServer
+    from keel.store.rest import RestStore
+
+    # auth off (loopback only): the contract is about the store; tests/server covers auth
+    with ThreadedServer(tmp_path / "server", auth=False, store_url=store_url) as server:
+        client = RestStore(server.url, token=server.token, retries=1)
+        client.server_engine = server.app.state.store.engine  # type: ignore[attr-defined]
+        yield client
+        client.close()
 
 
 def run_python(

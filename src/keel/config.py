@@ -62,6 +62,8 @@ class Prices:
 @dataclasses.dataclass(frozen=True)
 class Settings:
     tracking_uri: str | None = None
+    #: API token for a keel server (``http(s)://`` tracking URI); a secret, so never shown in repr
+    tracking_token: str | None = dataclasses.field(default=None, repr=False)
     artifact_uri: str | None = None
     #: endpoint of an S3-compatible server for s3:// artifact stores (MinIO, Ceph, moto...)
     s3_endpoint_url: str | None = None

@@ -363,3 +363,15 @@ def test_log_input_refuses_what_it_cannot_fingerprint(project: Path) -> None:
     with keel.start_run(system_metrics=False) as run, pytest.raises(InvalidInputError, match="fingerprint"):
         keel.log_input({"a": [1, 2]})
     assert keel.Client().list_inputs(run.run_id) == []
+
+
+def test_loading_a_model_registered_through_mlflow_says_how_to_load_it(project):
+    client = keel.Client()
+    sha, _ = client._context.artifacts.put_bytes(b"artifact_path: model\nflavors: {}\n")
+    client.store.create_registered_model("from-mlflow")
+    client.store.create_model_version("from-mlflow", artifact_sha256=sha, flavor="mlflow")
+    with pytest.raises(InvalidInputError, match="mlflow.pyfunc.load_model"):
+        client.load_model("models:/from-mlflow/1")
+    client.store.create_model_version("from-mlflow", artifact_sha256=sha, flavor="sklearn")
+    with pytest.raises(InvalidInputError, match="no keel model manifest"):
+        client.load_model("models:/from-mlflow/2")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import artifacts, data, experiments, lineage, models, names, pipeline, runs
+from keel.cli import artifacts, data, experiments, lineage, models, names, pipeline, runs, server
+from keel.cli.ui import ui
 
 app = typer.Typer(
     name="keel",
@@ -27,6 +28,9 @@ app.add_typer(names.app, name="names")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(data.app, name="data")
 app.add_typer(lineage.app, name="lineage")
+app.add_typer(server.app, name="server")
+app.add_typer(server.audit_app, name="audit")
+app.command("ui")(ui)
 
 
 @app.command()

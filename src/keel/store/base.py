@@ -1,7 +1,7 @@
 """The ``Store`` protocol every metadata backend implements, and how keel picks one.
 
-``SqlStore`` (SQLite, PostgreSQL) implements it today; a ``RestStore`` talking to ``keel server``
-will implement the same protocol, so clients never know which one they hold.
+``SqlStore`` (SQLite, PostgreSQL) and ``RestStore`` (HTTP to ``keel server``, for ``http(s)://``
+URLs) implement it, so clients never know which one they hold.
 """
 
 from __future__ import annotations
@@ -215,18 +215,18 @@ def default_locations(settings: Settings, start: Path | None = None) -> tuple[st
     return tracking, artifacts, keel_dir
 
 
-def open_store(url: str) -> Store:
-    """One store object per URL and process, opened (and migrated) on first use."""
+def open_store(url: str, *, token: str | None = None) -> Store:
+    """One store object per URL and process, opened (and migrated) on first use. ``token``
+    authenticates against a keel server (``http(s)://`` URLs; a token in the URL wins)."""
     with _lock:
         store = _open.get(url)
         if store is None:
             if url.startswith(("http://", "https://")):
-                from keel.errors import StoreError
+                from keel.store.rest import RestStore
 
-                raise StoreError(
-                    "keel server stores (http://...) arrive with `keel server`; use a "
-                    "sqlite:/// or postgresql:// URI for now"
-                )
+                store = RestStore(url, token=token)
+                _open[url] = store
+                return store
             from keel.store.sql import SqlStore
 
             store = SqlStore(url)

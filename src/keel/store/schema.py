@@ -16,7 +16,7 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 # Alembic revision the code expects; bump with every new migration.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 KEY_LENGTH = 250
 NAME_LENGTH = 256
@@ -299,4 +299,100 @@ step_cache = sa.Table(
     sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id"), nullable=False),
     sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# -- server security (0004): users, roles per project, API tokens, audit log -----------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # argon2; NULL for users who only use API tokens
+    sa.Column("password_hash", sa.String(256)),
+    sa.Column("is_admin", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("disabled_at", sa.BigInteger),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    # a project name, or "*" for every project
+    sa.Column("project", sa.String(128), primary_key=True),
+    # read | write | promote | admin
+    sa.Column("role", sa.String(16), nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # the public half of a token (``keel_<token_id>_<secret>``); the secret is only stored hashed
+    sa.Column("token_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(256), nullable=False),
+    # api | session | bootstrap
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("project", sa.String(128), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("description", sa.String(NAME_LENGTH)),
+    # sessions: sha256 of the CSRF token a browser must echo on state-changing requests
+    sa.Column("csrf_hash", sa.String(64)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+
+# append-only (triggers refuse UPDATE and DELETE); each row's hash covers the previous row's hash
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    # ok | denied | failed
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_action_target", "action", "target", "at"),
+)
+
+# one row: the sequence number and hash of the newest audit entry (appends lock and advance it)
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# The guards and the head row also come with ``metadata.create_all`` (fresh stores skip migrations).
+AUDIT_GENESIS = "0" * 64
+_AUDIT_GUARDS = {
+    "sqlite": [
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION keel_audit_log_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION keel_audit_log_append_only()",
+    ],
+}
+for _dialect, _statements in _AUDIT_GUARDS.items():
+    for _statement in _statements:
+        _guard = sa.DDL(_statement)  # type: ignore[no-untyped-call]
+        sa.event.listen(audit_log, "after_create", _guard.execute_if(dialect=_dialect))
+sa.event.listen(
+    audit_head,
+    "after_create",
+    sa.DDL(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{AUDIT_GENESIS}')"),  # type: ignore[no-untyped-call]
 )

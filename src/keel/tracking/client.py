@@ -543,8 +543,21 @@ class Client:
             run_id, _, artifact_name = uri[len("runs:/") :].partition("/")
             manifest_sha = self._artifact(run_id, f"{artifact_name.rstrip('/')}/{MANIFEST_NAME}").sha256
         else:
-            manifest_sha = self.resolve_model_uri(uri).artifact_sha256
-        manifest = json.loads(self._context.artifacts.read_bytes(manifest_sha))
+            version = self.resolve_model_uri(uri)
+            if version.flavor == "mlflow":
+                raise InvalidInputError(
+                    f"{uri} was registered through MLflow's client (an MLflow model, not a keel one); "
+                    f"load it with mlflow.pyfunc.load_model({uri!r}) against this server"
+                )
+            manifest_sha = version.artifact_sha256
+        try:
+            manifest = json.loads(self._context.artifacts.read_bytes(manifest_sha))
+            manifest["files"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInputError(
+                f"{uri} does not point at a model keel saved (no keel model manifest); log models with "
+                "keel.log_model"
+            ) from None
         files: dict[str, str] = manifest["files"]
         with tempfile.TemporaryDirectory(prefix="keel-load-") as folder:
             root = Path(folder)

@@ -71,13 +71,23 @@ def get_context(
             }
         )
         tracking, artifacts, keel_dir = default_locations(settings)
+        store = open_store(tracking, token=settings.tracking_token)
+        blobs: Any
+        if tracking.startswith(("http://", "https://")):
+            # a keel server holds the bytes: clients never write to its storage themselves
+            from keel.artifacts.remote import RemoteArtifactStore
+
+            blobs = RemoteArtifactStore(store)
+            artifacts = blobs.uri
+        else:
+            blobs = ArtifactStore(artifacts)
         context = Context(
             settings=settings,
             tracking_uri=tracking,
             artifact_uri=artifacts,
             keel_dir=keel_dir,
-            store=open_store(tracking),
-            artifacts=ArtifactStore(artifacts),
+            store=store,
+            artifacts=blobs,
             naming=NamingConvention(settings.naming, settings.project),
         )
         _contexts[key] = context

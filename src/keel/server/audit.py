@@ -1,0 +1,134 @@
+"""The append-only, hash-chained audit log.
+
+Every change made through the server, every permission change, login and denied request adds one
+row. A row's hash is the sha256 of its own fields and the previous row's hash, and the single
+``audit_head`` row holds the newest sequence number and hash; appends lock that row, so concurrent
+workers extend one chain. Database triggers refuse UPDATE and DELETE on the log; someone who gets
+around them (or edits the file) breaks the chain, and :func:`verify` says where.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel.clock import now_ms
+from keel.store import schema as t
+from keel.store.engine import translate_errors
+
+__all__ = ["AuditLog", "AuditProblem", "row_hash"]
+
+GENESIS = "0" * 64
+
+
+def row_hash(
+    seq: int, at: int, actor: str, action: str, target: str, outcome: str, detail: str, prev_hash: str
+) -> str:
+    payload = json.dumps([seq, at, actor, action, target, outcome, detail, prev_hash], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditProblem:
+    seq: int
+    message: str
+
+
+class AuditLog:
+    def __init__(self, engine: sa.Engine, url: str = "the metadata store"):
+        self.engine = engine
+        self.url = url
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        outcome: str = "ok",
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Add one entry; returns its sequence number."""
+        text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), default=str)
+        h = t.audit_head
+        with translate_errors(self.url), self.engine.connect() as raw:
+            connection = raw.execution_options(keel_write=True)
+            with connection.begin():
+                query = sa.select(h.c.seq, h.c.hash).where(h.c.id == 1)
+                if self.engine.dialect.name != "sqlite":
+                    query = query.with_for_update()
+                head = connection.execute(query).first()
+                if head is None:  # a store made before the head row existed
+                    connection.execute(sa.insert(h).values(id=1, seq=0, hash=GENESIS))
+                    head = connection.execute(query).one()
+                seq, at = head.seq + 1, now_ms()
+                digest = row_hash(seq, at, actor, action, target, outcome, text, head.hash)
+                connection.execute(
+                    sa.insert(t.audit_log).values(
+                        seq=seq,
+                        at=at,
+                        actor=actor,
+                        action=action,
+                        target=target,
+                        outcome=outcome,
+                        detail=text,
+                        prev_hash=head.hash,
+                        hash=digest,
+                    )
+                )
+                connection.execute(sa.update(h).where(h.c.id == 1).values(seq=seq, hash=digest))
+        return int(seq)
+
+    def count_recent(self, action: str, target: str, outcome: str, since_ms: int) -> int:
+        a = t.audit_log
+        with translate_errors(self.url), self.engine.connect() as c:
+            return int(
+                c.execute(
+                    sa.select(sa.func.count()).where(
+                        a.c.action == action, a.c.target == target, a.c.outcome == outcome, a.c.at >= since_ms
+                    )
+                ).scalar_one()
+            )
+
+    def entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        a = t.audit_log
+        with translate_errors(self.url), self.engine.connect() as c:
+            rows = c.execute(sa.select(a).order_by(a.c.seq.desc()).limit(limit)).all()
+        return [dict(r._mapping) for r in reversed(rows)]
+
+    def verify(self) -> tuple[int, list[AuditProblem]]:
+        """(entries checked, problems): a broken chain, an edited row, a missing row or tail."""
+        a = t.audit_log
+        problems: list[AuditProblem] = []
+        previous, expected_seq, count = GENESIS, 1, 0
+        with translate_errors(self.url), self.engine.connect() as c:
+            head = c.execute(sa.select(t.audit_head.c.seq, t.audit_head.c.hash)).first()
+            for row in c.execute(sa.select(a).order_by(a.c.seq)).yield_per(5000):
+                count += 1
+                if row.seq != expected_seq:
+                    problems.append(
+                        AuditProblem(row.seq, f"entries {expected_seq}..{row.seq - 1} are missing")
+                    )
+                if row.prev_hash != previous:
+                    problems.append(AuditProblem(row.seq, "does not link to the entry before it"))
+                actual = row_hash(
+                    row.seq, row.at, row.actor, row.action, row.target, row.outcome, row.detail, row.prev_hash
+                )
+                if actual != row.hash:
+                    problems.append(AuditProblem(row.seq, "was changed after it was written (hash mismatch)"))
+                previous, expected_seq = row.hash, row.seq + 1
+        if head is None:
+            problems.append(AuditProblem(0, "the audit head row is missing"))
+        elif head.seq != expected_seq - 1 or head.hash != previous:
+            problems.append(
+                AuditProblem(
+                    head.seq,
+                    f"the log ends at entry {expected_seq - 1} but the head says {head.seq}: "
+                    "entries were removed from the end",
+                )
+            )
+        return count, problems

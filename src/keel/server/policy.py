@@ -1,0 +1,346 @@
+"""Deny-by-default route policies, and the objects a route needs (store, artifacts, principal).
+
+Every route declares who may call it, as a FastAPI dependency made by :func:`require` or
+:func:`public`::
+
+    from keel.server.policy import require, project_of_run, get_store
+
+    @router.get("/runs/{run_id}", dependencies=[require("read", project_of_run("run_id"))])
+    def get_run(run_id: str, request: Request) -> dict: ...
+
+``create_app`` refuses to start when any route lacks a policy, and a test walks the route table
+too. A policy authenticates the request (Bearer token, ``Basic`` with the token as password, or a
+browser session cookie plus its CSRF header), then checks the scope on the project the request
+touches, answering 401 (no or bad credentials) or 403 (not allowed; audited).
+
+Scopes: ``read`` for reads, ``write`` for changes to runs and experiments, ``promote`` for
+registry changes that move what is deployed (aliases, stages), ``admin`` for users, tokens and
+permanent deletes.
+
+The project of a request comes from a *resolver*, a function of the request returning a project
+name (or ``None``: unknown, then the scope must be held on some project and the route answers 404):
+
+- a plain string: that project (``require("promote", "default")``);
+- :func:`project_of_run` / :func:`project_of_experiment`: the project owning the run or experiment
+  whose id is in the path, the query string or the JSON body under the given name(s);
+- :func:`project_param`: a project named in the path, query or JSON body (default ``"default"``);
+- :data:`SOME_PROJECT`: any project where the principal holds the scope.
+
+For the MLflow-compatible API: runs by ``project_of_run("run_id", "run_uuid")``, experiments by
+``project_of_experiment("experiment_id")``, registered models by the string ``"default"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request
+
+from keel.server.auth import AuthStore, Principal, scope_rank
+from keel.store import schema as t
+
+__all__ = [
+    "SOME_PROJECT",
+    "PolicyMissingError",
+    "authenticated",
+    "check_policies",
+    "get_artifacts",
+    "get_principal",
+    "get_store",
+    "policy_of",
+    "project_of_experiment",
+    "project_of_run",
+    "project_param",
+    "walk_routes",
+    "public",
+    "require",
+]
+
+Resolver = Callable[[Request], "str | None"]
+SESSION_COOKIE = "keel_session"
+CSRF_HEADER = "x-keel-csrf"
+
+
+class _Some:
+    def __repr__(self) -> str:
+        return "SOME_PROJECT"
+
+
+SOME_PROJECT: Any = _Some()
+
+
+class PolicyMissingError(RuntimeError):
+    pass
+
+
+# -- what routes use -------------------------------------------------------------------------
+def get_store(request: Request) -> Any:
+    return request.app.state.store
+
+
+def get_artifacts(request: Request) -> Any:
+    return request.app.state.artifacts
+
+
+def get_principal(request: Request) -> Principal:
+    """The authenticated principal (set by the route's policy)."""
+    principal = request.scope.get("keel.principal")
+    if principal is None:
+        raise RuntimeError("get_principal() on a route without a policy")
+    return principal  # type: ignore[no-any-return]
+
+
+def request_value(request: Request, *names: str) -> Any:
+    """The value named ``names`` in the path, the query string or the JSON body.
+
+    A name given in more than one place (or twice in the query) with different values is refused
+    with 400: the policy must check the very value the route then uses.
+    """
+    found: list[Any] = []
+    body = request.scope.get("keel.json")
+    for name in names:
+        if name in request.path_params:
+            found.append(request.path_params[name])
+        found.extend(request.query_params.getlist(name))
+        if isinstance(body, dict) and name in body:
+            found.append(body[name])
+    if not found:
+        return None
+    if any(value != found[0] for value in found[1:]):
+        raise HTTPException(400, f"{' / '.join(names)} is given more than once with different values")
+    return found[0]
+
+
+# -- resolvers -------------------------------------------------------------------------------
+class ProjectLookup:
+    """Run and experiment ids to project names, remembered (they never change)."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._runs: dict[str, str] = {}
+        self._experiments: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def of_run(self, run_id: str) -> str | None:
+        found = self._runs.get(run_id)
+        if found is None:
+            query = (
+                sa.select(t.projects.c.name)
+                .select_from(t.runs.join(t.experiments).join(t.projects))
+                .where(t.runs.c.run_id == run_id)
+            )
+            with self.engine.connect() as c:
+                found = c.execute(query).scalar()
+            if found is not None:
+                with self._lock:
+                    if len(self._runs) > 100_000:
+                        self._runs.clear()
+                    self._runs[run_id] = found
+        return found
+
+    def of_experiment(self, experiment_id: str) -> str | None:
+        found = self._experiments.get(experiment_id)
+        if found is None:
+            try:
+                eid = int(experiment_id)
+            except (TypeError, ValueError):
+                return None
+            if not -(2**63) <= eid < 2**63:
+                return None
+            query = (
+                sa.select(t.projects.c.name)
+                .select_from(t.experiments.join(t.projects))
+                .where(t.experiments.c.id == eid)
+            )
+            with self.engine.connect() as c:
+                found = c.execute(query).scalar()
+            if found is not None:
+                with self._lock:
+                    self._experiments[str(experiment_id)] = found
+        return found
+
+
+def project_of_run(*names: str) -> Resolver:
+    names = names or ("run_id",)
+
+    def resolve(request: Request) -> str | None:
+        value = request_value(request, *names)
+        if not isinstance(value, str):
+            return None
+        return request.app.state.projects.of_run(value)  # type: ignore[no-any-return]
+
+    resolve.__name__ = f"project_of_run{names}"
+    return resolve
+
+
+def project_of_experiment(*names: str) -> Resolver:
+    names = names or ("experiment_id",)
+
+    def resolve(request: Request) -> str | None:
+        value = request_value(request, *names)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return None
+        return request.app.state.projects.of_experiment(value)  # type: ignore[no-any-return]
+
+    resolve.__name__ = f"project_of_experiment{names}"
+    return resolve
+
+
+def project_param(name: str = "project", default: str = "default") -> Resolver:
+    def resolve(request: Request) -> str | None:
+        value = request_value(request, name)
+        return value if isinstance(value, str) and value else default
+
+    resolve.__name__ = f"project_param({name!r})"
+    return resolve
+
+
+# -- authentication --------------------------------------------------------------------------
+def _unauthorized(request: Request, message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="keel"'})
+
+
+def authenticate(request: Request) -> Principal:
+    app_state = request.app.state
+    if not app_state.config.auth:
+        return Principal.anonymous_admin()
+    auth: AuthStore = app_state.auth
+    header = request.headers.get("authorization")
+    if header:
+        kind, _, credentials = header.partition(" ")
+        token = None
+        if kind.lower() == "bearer":
+            token = credentials.strip()
+        elif kind.lower() == "basic":
+            try:
+                token = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                token = None
+        principal = auth.authenticate(token) if token else None
+        if principal is None:
+            raise _unauthorized(
+                request,
+                "the token is unknown, expired or revoked; create one with `keel server token create`",
+            )
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = auth.authenticate(cookie, kinds=("session",))
+        if principal is None:
+            raise _unauthorized(request, "the session has expired or was revoked; log in again")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf = request.headers.get(CSRF_HEADER)
+            if not csrf or principal.token_id is None or not auth.check_csrf(principal.token_id, csrf):
+                request.scope["keel.principal"] = principal
+                raise HTTPException(
+                    403, "a browser session must send its CSRF token in the X-Keel-CSRF header"
+                )
+        return principal
+    raise _unauthorized(
+        request,
+        "this server needs a token: send 'Authorization: Bearer keel_...' "
+        "(create one with `keel server token create`)",
+    )
+
+
+# -- policies --------------------------------------------------------------------------------
+def require(scope: str, project: Resolver | str | Any = SOME_PROJECT) -> Any:
+    """A policy: the caller needs ``scope`` on the project the request touches."""
+    scope_rank(scope)
+
+    def policy(request: Request) -> Principal:
+        principal = authenticate(request)
+        request.scope["keel.principal"] = principal
+        if isinstance(project, str):
+            target: str | None = project
+        elif project is SOME_PROJECT:
+            target = None
+        else:
+            target = project(request)
+        request.scope["keel.project"] = target
+        if not principal.allows(scope, target):
+            where = f"project {target!r}" if target is not None else "any project"
+            raise HTTPException(403, f"{principal.name} lacks the {scope!r} permission on {where}")
+        return principal
+
+    policy.__keel_policy__ = (scope, project)  # type: ignore[attr-defined]
+    return Depends(policy)
+
+
+def authenticated() -> Any:
+    """A policy for routes any valid credential may call (who am I, log out)."""
+
+    def policy(request: Request) -> Principal:
+        principal = authenticate(request)
+        request.scope["keel.principal"] = principal
+        return principal
+
+    policy.__keel_policy__ = ("authenticated", None)  # type: ignore[attr-defined]
+    return Depends(policy)
+
+
+def public() -> Any:
+    """A policy for routes anyone may call (health, the OpenAPI schema, login)."""
+
+    def policy(request: Request) -> None:
+        request.scope.setdefault("keel.principal", None)
+
+    policy.__keel_policy__ = ("public", None)  # type: ignore[attr-defined]
+    return Depends(policy)
+
+
+def walk_routes(routes: list[Any]) -> list[tuple[str | None, set[str], Any]]:
+    """(full path, methods, route or route context) for every route, routers included.
+
+    FastAPI 0.165 includes routers lazily (``_IncludedRouter``); ``iter_route_contexts`` flattens
+    them with their prefixes and router-level dependencies. Older FastAPI copies routes instead.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI before 0.165
+        contexts: list[Any] = list(routes)
+    else:
+        contexts = list(iter_route_contexts(routes))
+    found = []
+    for context in contexts:
+        path = getattr(context, "path", None)
+        methods = set(getattr(context, "methods", None) or ())
+        found.append((path, methods, context))
+    return found
+
+
+def policy_of(route: Any) -> tuple[str, Any] | None:
+    """The policy a route declared (in its own or its routers' dependencies), or None."""
+    calls: list[Any] = []
+    for holder in (route, getattr(route, "original_route", None), getattr(route, "_route_context", None)):
+        if holder is None:
+            continue
+        for depends in getattr(holder, "dependencies", None) or ():
+            calls.append(getattr(depends, "dependency", None))
+        dependant = getattr(holder, "dependant", None)
+        if dependant is not None:
+            calls.extend(d.call for d in dependant.dependencies)
+    for call in calls:
+        declared = getattr(call, "__keel_policy__", None)
+        if declared is not None:
+            return declared  # type: ignore[no-any-return]
+    return None
+
+
+def check_policies(routes: list[Any]) -> None:
+    """Refuse routes without a policy (deny by default)."""
+    missing = [
+        f"{sorted(methods)} {path}"
+        for path, methods, route in walk_routes(routes)
+        if policy_of(route) is None
+    ]
+    if missing:
+        raise PolicyMissingError(
+            "routes without a policy (declare require(...) or public() on each): " + ", ".join(missing)
+        )

@@ -1,0 +1,48 @@
+"""`keel server user/token` and `keel audit` work directly on the server's database."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from typer.testing import CliRunner
+
+from keel.cli import app
+from keel.server.testing import LiveServer
+
+
+def _keel(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def test_users_roles_and_tokens_from_the_command_line(tmp_path):
+    store = f"sqlite:///{tmp_path / 'server.db'}"
+    assert _keel("server", "user", "create", "ada", "--password-stdin", "--store", store,
+                 input="a long enough password\n").exit_code == 0  # fmt: skip
+    assert _keel("server", "user", "role", "ada", "default", "write", "--store", store).exit_code == 0
+    bad_scope = _keel("server", "token", "create", "--user", "ada", "--scope", "root", "--store", store)
+    assert bad_scope.exit_code == 2 and "unknown scope 'root'" in bad_scope.output
+    created = _keel(
+        "server", "token", "create", "--user", "ada", "--scope", "write", "--json", "--store", store
+    )
+    assert created.exit_code == 0, created.output
+    token = json.loads(created.stdout)["token"]
+    listed = json.loads(_keel("server", "token", "list", "--json", "--store", store).stdout)
+    assert [(t["user"], t["scope"], t["revoked_at"]) for t in listed] == [("ada", "write", None)]
+    assert token not in _keel("server", "token", "list", "--store", store).output
+
+    with LiveServer(tmp_path / "live", store_url=store) as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        created_experiment = httpx.post(
+            f"{server.url}/api/v1/experiments", json={"name": "e"}, headers=headers
+        )
+        assert created_experiment.status_code == 200
+        token_id = listed[0]["token_id"]
+        assert _keel("server", "token", "revoke", token_id, "--store", store).exit_code == 0
+        assert httpx.get(f"{server.url}/api/v1/experiments", headers=headers).status_code == 401
+    assert _keel("server", "token", "revoke", token_id, "--store", store).exit_code == 1  # already revoked
+
+    verified = _keel("audit", "verify", "--json", "--store", store)
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"] is True
+    entries = json.loads(_keel("audit", "list", "--json", "--store", store).stdout)
+    assert [e["outcome"] for e in entries][-2:] == ["ok", "denied"]

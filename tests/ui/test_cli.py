@@ -1,0 +1,78 @@
+"""``keel ui`` as a real process: it serves the project's store, and refuses what it must not do."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import run_python
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_keel_ui_serves_the_project_store(project: Path) -> None:
+    run_python(
+        "import keel\nwith keel.start_run(experiment='served'):\n    keel.log_metric('m', 1.0)\n",
+        project,
+    )
+    port = _free_port()
+    env = {**os.environ, "KEEL_SYSTEM_METRICS": "false"}
+    process = subprocess.Popen(
+        [KEEL, "ui", "--port", str(port), "--no-browser"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(process.stderr.read() if process.stderr else "no output") from None
+                time.sleep(0.1)
+        assert response.status_code == 200 and "served" in response.text
+        assert str(response.url).endswith("/ui/")
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert f"keel ui on http://127.0.0.1:{port}/ui/" in (process.stderr.read() if process.stderr else "")
+
+
+def test_keel_ui_refuses_a_public_address_and_a_busy_port(project: Path) -> None:
+    public = subprocess.run(
+        [KEEL, "ui", "--host", "0.0.0.0", "--no-browser"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert public.returncode == 2 and "keel server" in public.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = subprocess.run(
+            [KEEL, "ui", "--port", str(port), "--no-browser"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert taken.returncode == 2 and "--port" in taken.stderr

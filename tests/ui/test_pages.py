@@ -1,0 +1,259 @@
+"""The UI over real HTTP (uvicorn on 127.0.0.1) against a real SQLite store: content, escaping,
+security headers, errors shown on the page, and comments."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.ui.conftest import XSS
+
+STATIC = Path(__file__).resolve().parents[2] / "src" / "keel" / "server" / "ui" / "static"
+
+
+def get(demo: Any, path: str, **kwargs: Any) -> httpx.Response:
+    url, _, _ = demo
+    return httpx.get(url + path, timeout=30, **kwargs)
+
+
+def test_every_page_renders_with_a_csp_and_no_inline_script(demo: Any) -> None:
+    _, ids, _ = demo
+    run = ids["runs"][0]
+    paths = [
+        "/ui/",
+        f"/ui/experiments/{ids['experiment_id']}",
+        f"/ui/runs/{run}",
+        f"/ui/runs/{run}/artifacts/metrics.json",
+        f"/ui/compare?runs={ids['runs'][0]}&runs={ids['runs'][1]}",
+        "/ui/models",
+        "/ui/models/classifier",
+        "/ui/models/classifier/versions/1",
+        "/ui/pipelines",
+        f"/ui/pipelines/{ids['pipeline_run_id']}",
+        "/ui/datasets/digits",
+    ]
+    for path in paths:
+        response = get(demo, path)
+        assert response.status_code == 200, (path, response.text[:500])
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        # every <script> has a src: nothing inline for the CSP to block
+        for tag in re.findall(r"<script[^>]*>", response.text):
+            assert "src=" in tag, (path, tag)
+        assert " style=" not in response.text, path
+
+
+def test_hostile_names_params_tags_and_comments_render_inert(demo: Any) -> None:
+    _, ids, _ = demo
+    for path in [
+        "/ui/",
+        f"/ui/experiments/{ids['hostile_experiment_id']}?col=params.p&col=name&col=tags",
+        f"/ui/runs/{ids['hostile']}",
+        f"/ui/runs/{ids['failed']}",
+        "/ui/models/classifier/versions/1",
+        f"/ui/runs/{ids['runs'][0]}/artifacts/metrics.json",
+        f"/ui/runs/{ids['runs'][0]}/artifacts/table.csv",
+    ]:
+        text = get(demo, path).text
+        assert XSS not in text, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, path
+
+
+def test_experiments_and_runs_table(demo: Any) -> None:
+    _, ids, _ = demo
+    home = get(demo, "/ui/").text
+    assert "mnist" in home and f'href="/ui/experiments/{ids["experiment_id"]}"' in home
+    page = get(demo, f"/ui/experiments/{ids['experiment_id']}").text
+    for name in ("run-0", "run-1", "run-2", "broken", "pipeline-train"):
+        assert name in page
+    assert "status-failed" in page and "1 min 5 s" in page and "$0.0123" in page
+    assert "team=vision" in page and "keel.internal" not in page  # keel's own tags hidden in the table
+    # filter with the search language, sort by a metric, choose columns: all in the URL
+    page = get(
+        demo,
+        f"/ui/experiments/{ids['experiment_id']}",
+        params={"filter": "params.model = 'gbm'", "order": "-metrics.acc", "col": ["name", "metrics.acc"]},
+    ).text
+    body = page.split("<tbody>")[1]
+    assert body.index("run-2") < body.index("run-1") and "run-0" not in body
+    assert 'aria-sort="descending"' in page
+    ascending = get(
+        demo,
+        f"/ui/experiments/{ids['experiment_id']}",
+        params={"filter": "params.model = 'gbm'", "order": "metrics.acc"},
+    ).text.split("<tbody>")[1]
+    assert ascending.index("run-1") < ascending.index("run-2")
+
+
+def test_a_bad_filter_is_shown_where_it_was_typed(demo: Any) -> None:
+    _, ids, _ = demo
+    response = get(demo, f"/ui/experiments/{ids['experiment_id']}", params={"filter": "metrics.acc >"})
+    assert response.status_code == 200
+    assert 'id="filter-error"' in response.text and 'role="alert"' in response.text
+    assert 'value="metrics.acc &gt;"' in response.text  # what was typed stays in the box
+
+
+def test_paging_walks_every_run_once(demo: Any) -> None:
+    url, ids, client = demo
+    experiment = ids["experiment_id"]
+    seen: list[str] = []
+    link = f"/ui/experiments/{experiment}?per=25&order=name"
+    # 5 runs in the experiment; pages of 25 hold them all, so use the store to add more
+    from keel.entities import RunStatus
+
+    for i in range(30):
+        run = client.store.create_run(experiment, f"bulk-{i:02d}")
+        client.store.update_run(run.run_id, status=RunStatus.FINISHED, end_time=run.start_time + 1)
+    while link:
+        page = httpx.get(url + link.replace("&amp;", "&"), timeout=30).text
+        seen += re.findall(r'href="/ui/runs/([0-9a-f]{32})"', page.split("<tbody>")[1])
+        found = re.search(r'<a rel="next" href="([^"]+)"', page)
+        link = found.group(1) if found else ""
+    assert len(seen) == len(set(seen)) == client.store.count_runs(experiment)
+
+
+def test_run_page_content(demo: Any) -> None:
+    _, ids, _ = demo
+    run = ids["runs"][0]
+    page = get(demo, f"/ui/runs/{run}").text
+    for expected in (
+        "Params (3)",
+        "loss",
+        "acc",
+        "system/cpu_percent",
+        "plots/confusion.png",
+        "reports/validation.html",
+        "digits",
+        "classifier v1",
+        "@champion",
+        "Comments (0)",
+    ):
+        assert expected in page, expected
+    assert f'data-src="/ui/runs/{run}/series?key=loss"' in page
+    failed = get(demo, f"/ui/runs/{ids['failed']}").text
+    assert "Traceback (most recent call last)" in failed and "ValueError" in failed
+
+
+def test_series_json(demo: Any) -> None:
+    _, ids, _ = demo
+    run = ids["runs"][0]
+    data = get(demo, f"/ui/runs/{run}/series", params={"key": "loss"}).json()
+    assert data["points"] == 200 and data["x"][:3] == [0, 1, 2] and data["y"][0] == pytest.approx(1.0)
+    odd = get(demo, f"/ui/runs/{run}/series", params={"key": "odd"}).json()
+    assert odd["y"] == [1.0, None, 2.0, None, 3.0] and odd["nonfinite"] == 2
+    relative = get(demo, f"/ui/runs/{run}/series", params={"key": "loss", "axis": "time"}).json()
+    assert relative["x"][1] - relative["x"][0] == pytest.approx(1.0)
+    bad = get(demo, f"/ui/runs/{run}/series", params={"key": "loss", "axis": "sideways"})
+    assert bad.status_code == 400 and "step, time, relative" in bad.json()["error"]
+    compare = get(demo, "/ui/compare/series", params={"key": "loss", "runs": ids["runs"]}).json()
+    assert len(compare["y"]) == 3 and len(compare["x"]) == 200 and compare["runs"][2]["name"] == "run-2"
+
+
+def test_artifact_previews_and_sandboxed_raw_files(demo: Any) -> None:
+    _, ids, _ = demo
+    run = ids["runs"][0]
+    csv_page = get(demo, f"/ui/runs/{run}/artifacts/table.csv").text
+    assert '<th scope="col">name</th>' in csv_page and "<td>alpha</td>" in csv_page
+    json_page = get(demo, f"/ui/runs/{run}/artifacts/metrics.json").text
+    assert "&#34;accuracy&#34;: 0.93" in json_page or "&quot;accuracy&quot;: 0.93" in json_page
+    report = get(demo, f"/ui/runs/{run}/artifacts/reports/validation.html").text
+    assert re.search(r"<iframe[^>]* sandbox[ >]", report)
+    raw = get(demo, f"/ui/runs/{run}/raw/reports/validation.html")
+    assert raw.headers["content-security-policy"].startswith("sandbox")
+    assert "default-src 'none'" in raw.headers["content-security-policy"]
+    assert "Validation report" in raw.text
+    image = get(demo, f"/ui/runs/{run}/raw/plots/confusion.png")
+    assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
+    download = get(demo, f"/ui/runs/{run}/raw/model/model.bin")
+    assert download.headers["content-disposition"].startswith("attachment")
+    missing = get(demo, f"/ui/runs/{run}/artifacts/nope.txt")
+    assert missing.status_code == 404 and "has no artifact" in missing.text
+
+
+def test_comments_by_form_and_by_htmx(demo: Any) -> None:
+    url, ids, client = demo
+    run = ids["runs"][1]
+    posted = httpx.post(f"{url}/ui/runs/{run}/comments", data={"body": f"looks good {XSS}"}, timeout=30)
+    assert posted.status_code == 303 and posted.headers["location"] == f"/ui/runs/{run}#comments"
+    partial = httpx.post(
+        f"{url}/ui/runs/{run}/comments", data={"body": "second"}, headers={"HX-Request": "true"}, timeout=30
+    )
+    assert partial.status_code == 200 and "Comments (2)" in partial.text and "<html" not in partial.text
+    assert XSS not in partial.text
+    assert [c.body for c in client.store.list_comments("run", run)] == [f"looks good {XSS}", "second"]
+    empty = httpx.post(f"{url}/ui/runs/{run}/comments", data={"body": "  "}, timeout=30)
+    assert empty.status_code == 400 and "needs some text" in empty.text
+    version = httpx.post(
+        f"{url}/ui/models/classifier/versions/1/comments", data={"body": "ship it"}, timeout=30
+    )
+    assert version.status_code == 303
+    assert "ship it" in get(demo, "/ui/models/classifier/versions/1").text
+
+
+def test_cross_site_changes_and_foreign_hosts_are_refused(demo: Any) -> None:
+    url, ids, client = demo
+    run = ids["runs"][2]
+    evil = httpx.post(
+        f"{url}/ui/runs/{run}/comments",
+        data={"body": "x"},
+        headers={"Origin": "https://evil.example"},
+        timeout=30,
+    )
+    assert evil.status_code == 403
+    assert client.store.list_comments("run", run) == []
+    rebound = httpx.get(f"{url}/ui/", headers={"Host": "attacker.example"}, timeout=30)
+    assert rebound.status_code == 421 and "--host" in rebound.text
+
+
+def test_errors_are_pages_with_what_to_do(demo: Any) -> None:
+    missing = get(demo, "/ui/runs/" + "0" * 32)
+    assert missing.status_code == 404 and "Not found" in missing.text
+    too_many = get(demo, "/ui/compare", params={"runs": [f"{i:032x}" for i in range(101)]})
+    assert too_many.status_code in (400, 404)
+    bad_page_size = get(demo, "/ui/experiments/1", params={"per": "7"})
+    assert bad_page_size.status_code == 400 and "per_page must be one of" in bad_page_size.text
+    bad_column = get(demo, "/ui/experiments/1", params={"col": "bogus"})
+    assert bad_column.status_code == 400 and "params.KEY or metrics.KEY" in bad_column.text
+
+
+def test_theme_cookie_and_no_open_redirect(demo: Any) -> None:
+    url, _, _ = demo
+    response = httpx.get(f"{url}/ui/theme", params={"set": "dark", "next": "/ui/models"}, timeout=30)
+    assert response.status_code == 303 and response.headers["location"] == "/ui/models"
+    assert "keel_theme=dark" in response.headers["set-cookie"]
+    themed = httpx.get(f"{url}/ui/models", cookies={"keel_theme": "dark"}, timeout=30).text
+    assert 'data-theme="dark"' in themed
+    away = httpx.get(f"{url}/ui/theme", params={"set": "dark", "next": "https://evil.example/"}, timeout=30)
+    assert away.headers["location"] == "/ui/"
+
+
+def test_pipeline_page_draws_the_dag_with_status_and_cache_hits(demo: Any) -> None:
+    _, ids, _ = demo
+    page = get(demo, f"/ui/pipelines/{ids['pipeline_run_id']}").text
+    assert "<svg" in page and 'class="node cached"' in page and 'class="node failed"' in page
+    assert "cache hit" in page and "RuntimeError: diverged" in page
+    listing = get(demo, "/ui/pipelines").text
+    assert f'href="/ui/pipelines/{ids["pipeline_run_id"]}"' in listing
+
+
+def test_vendored_files_match_the_readme_and_core_js_is_small() -> None:
+    readme = (STATIC / "README.md").read_text()
+    for name, digest in re.findall(r"\| `(vendor/[^`]+)` \|[^\n]*\| ([0-9a-f]{64}) \|", readme):
+        assert hashlib.sha256((STATIC / name).read_bytes()).hexdigest() == digest, name
+    core = ["vendor/htmx.min.js", "vendor/uPlot.iife.min.js", "keel.js"]
+    gzipped = sum(len(gzip.compress((STATIC / f).read_bytes(), 9)) for f in core)
+    assert gzipped <= 100 * 1024, gzipped
+
+
+def test_static_files_are_served_from_an_allow_list(demo: Any) -> None:
+    ok = get(demo, "/ui/static/keel.js")
+    assert ok.status_code == 200 and "javascript" in ok.headers["content-type"]
+    assert get(demo, "/ui/static/../routes.py").status_code == 404
+    assert get(demo, "/ui/static/README.md").status_code == 404
