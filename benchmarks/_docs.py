@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ORDER = ["tracking", "pipelines", "pipelines-parallel", "data-validate", "data-drift", "server"]
+ORDER = ["tracking", "pipelines", "pipelines-parallel", "data-validate", "data-drift", "server", "ui"]
 INTRO = """# Benchmarks
 
 keel side by side with its peers on the same machine, each peer in its own virtualenv, measured in one
@@ -29,6 +29,7 @@ over fresh worker processes, CPU seconds are quoted beside wall time, and ratios
 | data validation (vs Great Expectations, pandera) | `python benchmarks/data/validate.py` | [Data validation](#data-validation) |
 | drift (vs Evidently) | `python benchmarks/data/drift.py` | [Drift](#drift) |
 | server (vs `mlflow server`) | `python benchmarks/server/run.py` | [Server](#server) |
+| web UI (Chromium) | `python benchmarks/ui/bench_ui.py` | [Web UI](#web-ui) |
 """
 
 
@@ -41,7 +42,10 @@ def write_section(name: str, title: str, body: str, page: Path = PAGE) -> None:
     headings should start at ``###``)."""
     text = page.read_text() if page.exists() else INTRO
     if not text.startswith(INTRO):  # keep the intro current; sections follow it
-        sections = "".join(m.group(0) for m in re.finditer(r"<!-- section:([\w-]+) -->\n.*?<!-- /section:\1 -->\n", text, re.S))
+        sections = "".join(
+            m.group(0)
+            for m in re.finditer(r"<!-- section:([\w-]+) -->\n.*?<!-- /section:\1 -->\n", text, re.S)
+        )
         text = INTRO + ("\n" + sections if sections else "")
     block = f"<!-- section:{name} -->\n## {title}\n\n{body.strip()}\n<!-- /section:{name} -->\n"
     found = _pattern(name).search(text)
@@ -49,7 +53,10 @@ def write_section(name: str, title: str, body: str, page: Path = PAGE) -> None:
         text = text[: found.start()] + block + text[found.end() :]
     else:
         text = text.rstrip("\n") + "\n\n" + block
-    blocks = {m.group(1): m.group(0) for m in re.finditer(r"<!-- section:([\w-]+) -->\n.*?<!-- /section:\1 -->\n", text, re.S)}
+    blocks = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"<!-- section:([\w-]+) -->\n.*?<!-- /section:\1 -->\n", text, re.S)
+    }
     ordered = sorted(blocks, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     page.write_text(INTRO + "\n" + "\n".join(blocks[n] for n in ordered))
 

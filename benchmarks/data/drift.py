@@ -329,6 +329,15 @@ def main() -> None:
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(markdown(report))
     print(f"results: {RESULTS / stem}.md / .json")
+    if not quick:  # the full run is what users read
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from _docs import demote, write_section
+
+        intro = (
+            "keel's drift from a stored profile next to Evidently's data-drift preset in its own virtualenv, "
+            "written by `python benchmarks/data/drift.py`."
+        )
+        write_section("data-drift", "Drift", intro + "\n\n" + demote(markdown(report)))
 
 
 def summarise(

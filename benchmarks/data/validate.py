@@ -224,6 +224,15 @@ def write_results(
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown(payload))
     print(f"wrote {RESULTS / name}.json and .md")
+    if not quick:  # the full run is what users read
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from _docs import demote, write_section
+
+        intro = (
+            "keel's validation engine next to Great Expectations 1.x, pandera and a hand-written polars select, "
+            "each in its own virtualenv, written by `python benchmarks/data/validate.py`."
+        )
+        write_section("data-validate", "Data validation", intro + "\n\n" + demote(markdown(payload)))
 
 
 def _verdicts(s: dict[str, Any]) -> list[str]:
