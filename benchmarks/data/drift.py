@@ -96,7 +96,7 @@ def worker_keel_reference(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
-    from keel.data.profile import profile
+    from keel.data.profiles import profile
 
     start = time.perf_counter()
     reference = profile(WORK / "reference.parquet")
@@ -113,8 +113,8 @@ def worker_keel_reference(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker_keel_drift(args: dict[str, Any]) -> dict[str, Any]:
-    from keel.data.drift import drift
-    from keel.data.profile import Profile
+    from keel.data.drift_detection import drift
+    from keel.data.profiles import Profile
 
     cpu0, wall0 = _rusage(), time.perf_counter()
     reference = Profile.load(WORK / "reference.kprof")
@@ -152,7 +152,7 @@ def worker_keel_wide(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
-    from keel.data.profile import profile
+    from keel.data.profiles import profile
 
     rng = np.random.default_rng(5)
     rows, columns = args["rows"], args["columns"]

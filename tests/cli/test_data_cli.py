@@ -164,7 +164,7 @@ def test_usage_errors_exit_2(folder: Path) -> None:
 def test_drift_check_with_a_reference_profile(folder: Path) -> None:
     import polars as pl
 
-    from keel.data.profile import profile
+    from keel.data.profiles import profile
 
     profile(pl.read_csv(folder / "good.csv")).save(folder / "reference.kprof")
     (folder / "drift.yaml").write_text("keel_suite: 1\nchecks:\n  - drift: {column: amount}\n")

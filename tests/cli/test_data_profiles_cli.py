@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import keel
 from keel.cli.data_profiles import register
-from keel.data.profile import FORMAT_VERSION, MAGIC, Profile
+from keel.data.profiles import FORMAT_VERSION, MAGIC, Profile
 from keel.data.suite import Suite
 
 app = typer.Typer(rich_markup_mode=None)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from keel.data.profile import profile
+from keel.data.profiles import profile
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

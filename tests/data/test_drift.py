@@ -12,7 +12,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 import keel
-from keel.data.drift import (
+from keel.data.drift_detection import (
     DEFAULT_METHODS,
     chi_square_sf,
     column_drift,
@@ -23,7 +23,7 @@ from keel.data.drift import (
     psi,
 )
 from keel.data.errors import ColumnMismatchError, DriftMethodError
-from keel.data.profile import log_profile, profile
+from keel.data.profiles import log_profile, profile
 
 N = 100_000
 

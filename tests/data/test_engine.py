@@ -280,7 +280,7 @@ def test_referential_and_row_count_against_files(tmp_path: Path) -> None:
 
 
 def test_drift_against_a_reference_profile(tmp_path: Path) -> None:
-    from keel.data.profile import profile
+    from keel.data.profiles import profile
 
     reference = profile(FRAME)
     shifted = FRAME.with_columns(pl.col("amount") + 40)

@@ -13,7 +13,15 @@ import pytest
 
 import keel
 from keel.data.errors import ColumnMismatchError, ProfileFormatError, ProfileMergeError
-from keel.data.profile import FORMAT_VERSION, MAGIC, Profile, load_profile, log_profile, profile, read_profile
+from keel.data.profiles import (
+    FORMAT_VERSION,
+    MAGIC,
+    Profile,
+    load_profile,
+    log_profile,
+    profile,
+    read_profile,
+)
 
 KLL_RANK_ERROR = 0.02  # k=200: normalized rank error about 1.3 % (99 % confidence)
 

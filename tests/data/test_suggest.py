@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from keel.data import Suite, validate
-from keel.data.profile import profile
+from keel.data.profiles import profile
 from keel.data.suggest import suggest_suite
 
 

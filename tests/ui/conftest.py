@@ -119,7 +119,20 @@ def populate(client: Any) -> dict[str, Any]:
         ],
     )
     store.set_pipeline_run_status(pipeline_run_id, "failed")
+    # a data validation that fails and a drift comparison, as keel.data logs them
+    import polars as pl
+
+    from keel.data import drift, profile
+    from keel.data.history import validate_and_log
+
+    orders = pl.DataFrame({"amount": [1.0, 2.0, 5000.0], "status": ["new", "paid", "lost"]})
+    suite = {"keel_suite": 1, "checks": [{"between": {"column": "amount", "min": 0, "max": 100}}]}
+    validation = validate_and_log(orders, suite, name=f"orders {XSS}", client=client)
+    shifted = pl.DataFrame({"amount": [500.0, 600.0, 700.0], "status": ["lost", "lost", "lost"]})
+    drift_run = drift(profile(orders), shifted).log(client=client)
     return {
+        "validation": validation.run_id,
+        "drift": drift_run,
         "experiment_id": exp,
         "hostile_experiment_id": hostile_exp,
         "runs": runs,

@@ -37,6 +37,7 @@ def test_every_page_renders_with_a_csp_and_no_inline_script(demo: Any) -> None:
         "/ui/pipelines",
         f"/ui/pipelines/{ids['pipeline_run_id']}",
         "/ui/datasets/digits",
+        "/ui/data",
     ]
     for path in paths:
         response = get(demo, path)
@@ -257,3 +258,18 @@ def test_static_files_are_served_from_an_allow_list(demo: Any) -> None:
     assert ok.status_code == 200 and "javascript" in ok.headers["content-type"]
     assert get(demo, "/ui/static/../routes.py").status_code == 404
     assert get(demo, "/ui/static/README.md").status_code == 404
+
+
+def test_data_page_lists_validations_and_drift_with_their_reports(demo: Any) -> None:
+    _, ids, _ = demo
+    page = get(demo, "/ui/data").text
+    assert ids["validation"][:12] in page and ids["drift"][:12] in page
+    assert "0 passed, 1 failed" in page and "failed" in page
+    assert "of columns drifted" in page
+    assert XSS not in page and "orders &lt;script&gt;" in page
+    only_drift = get(demo, "/ui/data?kind=drift").text
+    assert ids["drift"][:12] in only_drift and ids["validation"][:12] not in only_drift
+    for run, name in ((ids["validation"], "validation/report.html"), (ids["drift"], "drift/report.html")):
+        assert f"/ui/runs/{run}/artifacts/{name}" in page
+        report = get(demo, f"/ui/runs/{run}/artifacts/{name}")
+        assert report.status_code == 200 and "sandbox" in report.text

@@ -40,7 +40,7 @@ def profile_command(
     logged: dict[str, Any] | None = None
     if log:
         import keel
-        from keel.data.profile import log_profile
+        from keel.data.profiles import log_profile
 
         with keel.start_run(experiment=experiment, system_metrics=False) as run:
             logged = log_profile(result, run_id=run.run_id)
@@ -96,10 +96,13 @@ def drift_command(
     columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to compare."),
     drift_share: float = typer.Option(0.5, "--drift-share", help="Share of drifted columns that is drift."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    log: bool = typer.Option(
+        True, "--log/--no-log", help="Log the comparison as a run of experiment data-drift (report included)."
+    ),
 ) -> None:
     """Compare CURRENT with a reference profile. Exit 0: no drift; 1: drift; 2: bad input."""
-    from keel.data.drift import drift
-    from keel.data.profile import Profile, read_profile
+    from keel.data.drift_detection import drift
+    from keel.data.profiles import Profile, read_profile
 
     ref = read_profile(reference)
     selected = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -116,8 +119,9 @@ def drift_command(
         )
     if report is not None:
         result.write_report(report)
+    run_id = result.log() if log else None
     if json_output:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "run_id": run_id})
     else:
         table(
             f"drift: {result.current_name} vs {result.reference_name}",
@@ -143,6 +147,8 @@ def drift_command(
         )
         if report is not None:
             typer.echo(f"report written to {report}")
+        if run_id is not None:
+            typer.echo(f"logged as run {run_id}")
     if result.dataset_drift:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -153,7 +159,7 @@ def _profile(data: str, columns: list[str] | None, use_ray: bool, *, quiet: bool
         from keel.data.ray import profile_on_ray
 
         return profile_on_ray(data, columns=columns)
-    from keel.data.profile import profile
+    from keel.data.profiles import profile
 
     with _Progress(quiet=quiet) as progress:
         return profile(data, columns=columns, progress=progress)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from keel.data.checks import Check
-    from keel.data.drift import DriftResult, drift
+    from keel.data.drift_detection import DriftResult, drift
     from keel.data.engine import validate
     from keel.data.outliers import find_outliers
-    from keel.data.profile import ColumnProfile, Profile, profile
+    from keel.data.profiles import ColumnProfile, Profile, profile
     from keel.data.results import ValidationResult
     from keel.data.sources import Source, open_source
     from keel.data.suggest import suggest_suite
@@ -43,16 +43,16 @@ __all__ = [
 
 _EXPORTS = {
     "Check": "keel.data.checks",
-    "ColumnProfile": "keel.data.profile",
-    "DriftResult": "keel.data.drift",
-    "Profile": "keel.data.profile",
+    "ColumnProfile": "keel.data.profiles",
+    "DriftResult": "keel.data.drift_detection",
+    "Profile": "keel.data.profiles",
     "Source": "keel.data.sources",
     "Suite": "keel.data.suite",
     "ValidationResult": "keel.data.results",
-    "drift": "keel.data.drift",
+    "drift": "keel.data.drift_detection",
     "find_outliers": "keel.data.outliers",
     "open_source": "keel.data.sources",
-    "profile": "keel.data.profile",
+    "profile": "keel.data.profiles",
     "suggest_suite": "keel.data.suggest",
     "validate": "keel.data.engine",
 }

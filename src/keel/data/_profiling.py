@@ -1,4 +1,4 @@
-"""The single chunked pass behind :func:`keel.data.profile.profile`.
+"""The single chunked pass behind :func:`keel.data.profiles.profile`.
 
 One polars ``select`` per chunk computes every scalar statistic of every column (counts, nulls, NaN and
 infinity counts, moments, string lengths, pattern counts); sketches are then fed whole numpy arrays
@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from keel.data.profile import (
+from keel.data.profiles import (
     BOOLEAN,
     CATEGORICAL,
     FREQUENT_FEED,

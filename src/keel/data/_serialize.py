@@ -13,7 +13,7 @@ import zlib
 from typing import Any
 
 from keel.data.errors import ProfileFormatError
-from keel.data.profile import FORMAT_VERSION, MAGIC, ColumnProfile, Moments, Profile
+from keel.data.profiles import FORMAT_VERSION, MAGIC, ColumnProfile, Moments, Profile
 
 __all__ = ["decode", "encode"]
 

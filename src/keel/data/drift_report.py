@@ -10,8 +10,14 @@ import html
 import math
 from typing import Any
 
-from keel.data.drift import DEFAULT_DRIFT_SHARE, DEFAULT_METHODS, DEFAULT_THRESHOLDS, DriftResult, family
-from keel.data.profile import ColumnProfile
+from keel.data.drift_detection import (
+    DEFAULT_DRIFT_SHARE,
+    DEFAULT_METHODS,
+    DEFAULT_THRESHOLDS,
+    DriftResult,
+    family,
+)
+from keel.data.profiles import ColumnProfile
 
 __all__ = ["render_drift_report"]
 

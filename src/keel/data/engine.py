@@ -58,7 +58,7 @@ def validate(
     """Validate ``data`` against ``suite`` and return a :class:`~keel.data.results.ValidationResult`.
 
     ``data`` is anything :func:`keel.data.sources.open_source` reads. ``reference`` is a
-    :class:`keel.data.profile.Profile` (or a path to one) for ``drift`` checks; ``tables`` maps names used by
+    :class:`keel.data.profiles.Profile` (or a path to one) for ``drift`` checks; ``tables`` maps names used by
     ``row_count_equals`` / ``values_in_table`` to data; ``history`` is the dataset metrics of earlier
     validations, oldest first, for history checks (:func:`keel.data.history.validate_and_log` fills it from
     tracking). ``samples`` and ``id_columns`` override the suite's. ``histograms`` adds per-column

@@ -91,7 +91,7 @@ class ColumnMismatchError(InvalidInputError):
         self.check = check
 
 
-# -- profiles and drift (keel.data.profile, keel.data.drift) ------------------------------------------------
+# -- profiles and drift (keel.data.profiles, keel.data.drift_detection) --------------------------------------
 class ProfileFormatError(InvalidInputError):
     """A profile cannot be read: not a keel profile, damaged, or written in an incompatible format version."""
 

@@ -136,8 +136,8 @@ def drift_checks(run: _Run, checks: list[Check], reference: Any) -> None:
         for check in checks:
             run.error(check, "a drift check needs a reference profile: pass reference=... (CLI: --reference)")
         return
-    from keel.data.drift import column_drift
-    from keel.data.profile import Profile, profile, read_profile
+    from keel.data.drift_detection import column_drift
+    from keel.data.profiles import Profile, profile, read_profile
 
     reference_profile = reference if isinstance(reference, Profile) else read_profile(reference)
     wanted = [c.column for c in checks if c.column in reference_profile.columns]

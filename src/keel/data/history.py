@@ -113,6 +113,9 @@ def validate_and_log(
     metrics = {metric_key(k): v for k, v in dataset_metrics(result).items()}
     client.log_batch(run.run_id, metrics=list(metrics.items()))
     client.log_text(run.run_id, result.to_json(), "validation/result.json")
+    from keel.data.report import render_html
+
+    client.log_text(run.run_id, render_html(result), "validation/report.html")  # bounded: ≤ 500 KB
     client.set_tags(run.run_id, {TAG_STATUS: result.status})
     client.set_terminated(run.run_id, RunStatus.FINISHED)
     return result

@@ -2,7 +2,7 @@
 
 Counts, nulls, NaN/infinity counts, min/max and moments merge exactly (moments up to float rounding, by
 Chan's parallel algorithm); quantile, frequent-item and distinct-count sketches merge within their usual
-error, so the result equals a single-machine :func:`keel.data.profile.profile` of the same data.
+error, so the result equals a single-machine :func:`keel.data.profiles.profile` of the same data.
 
 Ray is the optional extra ``keel[ray]``; it is connected only when asked (``RAY_ADDRESS`` or a local
 instance, as for pipelines).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from keel.data.profile import Profile
+from keel.data.profiles import Profile
 
 __all__ = ["profile_on_ray"]
 
@@ -54,6 +54,6 @@ def profile_on_ray(
 
 
 def _profile_partition(part: Any, columns: list[str]) -> bytes:
-    from keel.data.profile import profile
+    from keel.data.profiles import profile
 
     return profile(part, columns=columns).to_bytes()

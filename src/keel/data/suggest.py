@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from keel.data.profile import CATEGORICAL, NUMERIC, STRING, ColumnProfile, Profile
+from keel.data.profiles import CATEGORICAL, NUMERIC, STRING, ColumnProfile, Profile
 
 __all__ = ["suggest_suite"]
 

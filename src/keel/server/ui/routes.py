@@ -604,6 +604,52 @@ async def model_version_comment(
 
 
 # -- pipelines -------------------------------------------------------------------------------
+#: what the data page lists: runs logged by keel.data (validations, drift comparisons)
+DATA_KINDS = {"validation": "validation/report.html", "drift": "drift/report.html"}
+
+
+@router.get("/data", dependencies=[require("read")])
+@pages
+def data(request: Request) -> Response:
+    """Data validations and drift comparisons, newest first, with their verdicts and reports."""
+    store = _store(request)
+    kind = request.query_params.get("kind", "")
+    dataset = request.query_params.get("dataset", "").strip()
+    kinds = [kind] if kind in DATA_KINDS else list(DATA_KINDS)
+    clauses = [" or ".join(f"tags.`keel.data.kind` = '{k}'" for k in kinds)]
+    if dataset:
+        quoted = dataset.replace("'", "")
+        clauses.append(f"tags.`keel.data.dataset` = '{quoted}'")
+    experiments = [
+        e.experiment_id for e in store.list_experiments(project=None) if _allowed(request, e.project)
+    ]
+    query = " and ".join(f"({c})" for c in clauses)
+    newest = ["attributes.start_time DESC"]
+    found = list(store.search_runs(experiments, query, newest, max_results=200)) if experiments else []
+    rows = []
+    for run in found:
+        run_kind = run.tags.get("keel.data.kind", "")
+        metrics = {key: metric.value for key, metric in run.metrics.items()}
+        if run_kind == "validation":
+            passed, failed = metrics.get("checks.passed"), metrics.get("checks.failed")
+            known = passed is not None and failed is not None
+            summary = f"{passed:.0f} passed, {failed:.0f} failed" if known else ""
+        else:
+            share = metrics.get("drift/share")
+            summary = f"{share:.0%} of columns drifted" if share is not None else ""
+        rows.append(
+            {
+                "run": run,
+                "kind": run_kind,
+                "dataset": run.tags.get("keel.data.dataset", ""),
+                "status": run.tags.get("keel.data.status", run.status.value),
+                "summary": summary,
+                "report": DATA_KINDS.get(run_kind),
+            }
+        )
+    return render(request, "data.html", rows=rows, kind=kind, dataset=dataset, title="Data")
+
+
 @router.get("/pipelines", dependencies=[require("read")])
 @pages
 def pipelines(request: Request) -> Response:

@@ -1,6 +1,6 @@
 """Drift between a reference profile and current data, computed from the profiles' sketches.
 
-The reference is a stored :class:`~keel.data.profile.Profile`, so the reference data is never reloaded;
+The reference is a stored :class:`~keel.data.profiles.Profile`, so the reference data is never reloaded;
 the current side is data (profiled on the fly) or another profile.
 
 Methods and their defaults (``threshold`` is the value at which a column counts as drifted):
@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keel.data.errors import DriftMethodError
-from keel.data.profile import BOOLEAN, CATEGORICAL, NUMERIC, STRING, TEMPORAL, ColumnProfile, Profile
+from keel.data.profiles import BOOLEAN, CATEGORICAL, NUMERIC, STRING, TEMPORAL, ColumnProfile, Profile
 
 __all__ = [
     "DEFAULT_DRIFT_SHARE",
@@ -145,6 +145,35 @@ class DriftResult:
             "columns": [c.to_dict() for c in self.columns],
         }
 
+    def log(self, *, experiment: str = "data-drift", client: Any = None) -> str:
+        """Log this comparison as a run (tags ``keel.data.kind=drift``, the verdict, per-column
+        statistics as metrics, the JSON result and the HTML report as artifacts); return its id."""
+        import json
+
+        from keel.data.drift_report import render_drift_report
+        from keel.entities import RunStatus
+        from keel.tracking.client import Client
+
+        client = client or Client()
+        tags = {
+            "keel.data.kind": "drift",
+            "keel.data.dataset": self.current_name or "data",
+            "keel.data.reference": self.reference_name,
+            "keel.data.status": "drift" if self.dataset_drift else "no drift",
+        }
+        run = client.create_run(experiment, None, tags=tags)
+        client.log_params(
+            run.run_id,
+            {"reference": self.reference_name, "current": self.current_name, "drift_share": self.drift_share},
+        )
+        metrics = [("drift/share", self.share), ("drift/dataset", 1.0 if self.dataset_drift else 0.0)]
+        metrics += [(f"drift/{c.column}/statistic", c.statistic) for c in self.columns]
+        client.log_batch(run.run_id, metrics=metrics)
+        client.log_text(run.run_id, json.dumps(self.to_dict(), allow_nan=True), "drift/result.json")
+        client.log_text(run.run_id, render_drift_report(self), "drift/report.html")
+        client.set_terminated(run.run_id, RunStatus.FINISHED)
+        return str(run.run_id)
+
     def write_report(self, path: Any) -> None:
         """Write the self-contained HTML drift report (see :mod:`keel.data.drift_report`)."""
         from pathlib import Path
@@ -172,8 +201,8 @@ def drift(
     names or the kinds ``"numeric"`` / ``"categorical"`` (a column name wins). ``reference_sample`` (raw
     reference rows) adds the multivariate domain-classifier check, which needs scikit-learn.
     """
-    from keel.data.profile import profile as make_profile
-    from keel.data.profile import read_profile
+    from keel.data.profiles import profile as make_profile
+    from keel.data.profiles import read_profile
 
     ref = read_profile(reference)
     if not 0.0 < drift_share <= 1.0:
