@@ -309,3 +309,14 @@ def test_bad_files_raise_errors_that_name_the_file_and_line(tmp_path):
     empty.write_text("")
     with pytest.raises(DataSourceError, match="empty"):
         profile(empty)
+
+
+def test_the_package_functions_are_not_shadowed_by_modules():
+    import keel.data
+    import keel.data.drift_detection
+    import keel.data.profiles  # importing the modules must not replace the functions
+    from keel.data import drift
+    from keel.data import profile as make_profile
+
+    assert callable(make_profile) and callable(drift)
+    assert keel.data.profile is make_profile and keel.data.drift is drift
