@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from keel.errors import StoreError, StoreReadOnlyError
+from keel.errors import ConflictError, StoreError, StoreReadOnlyError
 from keel.store.schema import HEAD_REVISION
 
 __all__ = ["create_engine", "migrate", "normalize_url", "translate_errors"]
@@ -81,6 +81,12 @@ def translate_errors(url: str) -> Iterator[None]:
     """Turn driver errors about disks and permissions into errors that say what to do."""
     try:
         yield
+    except sa.exc.IntegrityError as exc:
+        # a unique constraint refused the change: usually another process wrote the same record first
+        detail = str(exc.orig).strip().splitlines()[0][:200]
+        raise ConflictError(
+            f"the change conflicts with a record already in {url} ({detail}); read it back or retry"
+        ) from exc
     except sa.exc.OperationalError as exc:
         text = str(exc.orig).lower()
         if "readonly" in text or "read-only" in text or "read only" in text:

@@ -51,14 +51,19 @@ class SqlBase:
         return pk
 
     def _project_id(self, connection: sa.Connection, project: str, create: bool = True) -> int:
-        pid = connection.execute(sa.select(t.projects.c.id).where(t.projects.c.name == project)).scalar()
+        select = sa.select(t.projects.c.id).where(t.projects.c.name == project)
+        pid = connection.execute(select).scalar()
         if pid is None:
             if not create:
                 raise NotFoundError(f"no project {project!r}")
-            pid = connection.execute(
-                sa.insert(t.projects).values(name=project, created_at=now_ms())
-            ).inserted_primary_key[0]  # type: ignore[index]
-        return int(pid)
+            # processes creating the same project at once: one insert wins, the others take its row
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(t.projects).values(name=project, created_at=now_ms())
+            connection.execute(statement.on_conflict_do_nothing())
+            pid = connection.execute(select).scalar()
+        return int(pid)  # type: ignore[arg-type]
 
 
 def insert_tags(
