@@ -351,5 +351,6 @@ def run_quickstart(
     out.print(f"  keel runs compare {' '.join(r['run_id'][:8] for r in results[:2])}")
     out.print(f"  keel models show {model_name}")
     out.print(f"  keel pipeline show {outcome.pipeline_run_id}")  # type: ignore[attr-defined]
+    out.print("  keel ui                      # look at the runs, charts, data validation and pipeline")
     out.print(f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"")
     return results
