@@ -26,7 +26,7 @@ from keel.errors import (
     ParamConflictError,
     StoreError,
 )
-from keel.server.limits import KeelJSONResponse, error_body
+from keel.server.limits import KeelJSONResponse, error_body, scrub
 from keel.server.policy import get_artifacts, get_principal, get_store, require
 
 __all__ = [
@@ -214,14 +214,7 @@ def mlflow_error(exc: BaseException, request: Request | None = None) -> KeelJSON
     else:
         status, code = 500, "INTERNAL_ERROR"
     message = str(exc) if isinstance(exc, KeelError) else "internal server error; see the server log"
-    state = getattr(getattr(request, "app", None), "state", None)
-    for name, attribute, label in (
-        ("store", "url", "the server's store"),
-        ("artifacts", "uri", "the artifact store"),
-    ):
-        location = getattr(getattr(state, name, None), attribute, None)
-        if isinstance(location, str) and location:
-            message = message.replace(f" in {location}", "").replace(location, label)
+    message = scrub(message, getattr(getattr(request, "app", None), "state", None))
     fields: dict[str, Any] = {}
     if isinstance(exc, LimitExceededError):
         fields = {"limit": exc.limit, "actual": exc.actual, "what": exc.what}
