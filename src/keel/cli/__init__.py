@@ -10,7 +10,8 @@ from keel.cli.ui import ui
 
 app = typer.Typer(
     name="keel",
-    help="keel: experiment tracking, model registry, data validation and pipelines, local-first.\n\n"
+    help="keel: experiment tracking, a model registry, data validation, pipelines, a server and a web UI; "
+    "local-first.\n\n"
     "Data lives in .keel/ (found by walking up from the current folder, like .git) unless "
     "KEEL_TRACKING_URI points elsewhere.",
     no_args_is_help=True,
