@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import MissingDependencyError
+from keel.pipelines.runner import Frontier
 from keel.pipelines.runtime import Attempt, execute
 
 if TYPE_CHECKING:
@@ -61,28 +61,12 @@ def run_on_ray(run: Any, order: list[Node], backoff: float) -> None:
     ray = connect()
     remote_execute = ray.remote(execute)
     nodes = run.graph.nodes
-    waiting = {node.id: len(node.upstream) for node in order}
-    children = run.graph.downstream()
-    ready = deque(node.id for node in order if not node.upstream)
+    frontier = Frontier(run, order)
+    release = frontier.release
     running: dict[Any, tuple[str, float | None]] = {}
 
-    def release(node_id: str) -> None:
-        for child in children[node_id]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                ready.append(child)
-
-    while ready or running:
-        while ready:
-            node = nodes[ready.popleft()]
-            if run.blocked(node) or run.try_cache(node):
-                release(node.id)
-                continue
-            arguments = run.resolve(node)
-            if arguments is None:
-                release(node.id)
-                continue
-            args, kwargs = arguments
+    while frontier.ready or running:
+        for node, args, kwargs in frontier.submittable():
             step = node.step
             # the task itself retries (with backoff); the timeout is enforced from here, per task
             ref = remote_execute.options(**task_options(step.resources)).remote(

@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -573,11 +573,43 @@ def _run_alone(
             )
 
 
+class Frontier:
+    """The nodes whose upstream steps have all settled, in the order they became ready; the
+    scheduling state of the executors that run several steps at once (process pool, Ray)."""
+
+    def __init__(self, run: _Run, order: list[Node]):
+        self.run = run
+        self.waiting = {node.id: len(node.upstream) for node in order}
+        self.children = run.graph.downstream()
+        self.ready = deque(node.id for node in order if not node.upstream)
+
+    def release(self, node_id: str) -> None:
+        """``node_id`` has settled: its children whose other parents have too become ready."""
+        for child in self.children[node_id]:
+            self.waiting[child] -= 1
+            if self.waiting[child] == 0:
+                self.ready.append(child)
+
+    def submittable(self) -> Iterator[tuple[Node, tuple[Any, ...], dict[str, Any]]]:
+        """Pop the ready nodes; settle here those that are blocked, cached or whose cached inputs
+        do not load; yield the others with their arguments, for the caller to run."""
+        nodes, run = self.run.graph.nodes, self.run
+        while self.ready:
+            node = nodes[self.ready.popleft()]
+            if run.blocked(node) or run.try_cache(node):
+                self.release(node.id)
+                continue
+            arguments = run.resolve(node)
+            if arguments is None:
+                self.release(node.id)
+                continue
+            yield node, *arguments
+
+
 def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff: float) -> None:
     nodes = run.graph.nodes
-    waiting = {node.id: len(node.upstream) for node in order}
-    children = run.graph.downstream()
-    ready = deque(node.id for node in order if not node.upstream)
+    frontier = Frontier(run, order)
+    release = frontier.release
     checked: dict[int, str | None] = {}
     workers = max_workers or os.cpu_count() or 1
     context = get_context("spawn")  # fork would copy locks held by other threads
@@ -585,19 +617,9 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
     running: dict[Future[Attempt], str] = {}
     submitted: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
-    def release(node_id: str) -> None:
-        for child in children[node_id]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                ready.append(child)
-
     try:
-        while ready or running:
-            while ready:
-                node = nodes[ready.popleft()]
-                if run.blocked(node) or run.try_cache(node):
-                    release(node.id)
-                    continue
+        while frontier.ready or running:
+            for node, args, kwargs in frontier.submittable():
                 if id(node.step) not in checked:
                     checked[id(node.step)] = _importable(node.step)
                 problem = checked[id(node.step)]
@@ -605,14 +627,10 @@ def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff:
                     run.finish(node, Attempt.failure(problem))
                     release(node.id)
                     continue
-                arguments = run.resolve(node)
-                if arguments is None:
-                    release(node.id)
-                    continue
                 step = node.step
-                future = pool.submit(execute, step, *arguments, step.retries, backoff, step.timeout)
+                future = pool.submit(execute, step, args, kwargs, step.retries, backoff, step.timeout)
                 running[future] = node.id
-                submitted[node.id] = arguments
+                submitted[node.id] = (args, kwargs)
             if not running:
                 continue
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
