@@ -551,7 +551,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
         """Record several (name, sha256, size, media type) outputs of a run in one transaction.
 
         A name given twice keeps its last entry; a name already recorded on the run is replaced."""
-        a, e = t.artifacts, t.lineage_edges
+        a = t.artifacts
         stamp = now_ms()
         latest = {name: (name, sha, size, media) for name, sha, size, media in artifacts}
         rows = list(latest.values())
@@ -570,24 +570,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
                         for name, sha, size, media in rows
                     ],
                 )
-            existing: set[tuple[str, str]] = set()
-            shas = sorted({row[1] for row in rows})
-            for start in range(0, len(shas), _IN_CHUNK):
-                found = c.execute(
-                    sa.select(e.c.sha256, e.c.name).where(
-                        e.c.run_pk == pk,
-                        e.c.direction == "output",
-                        e.c.sha256.in_(shas[start : start + _IN_CHUNK]),
-                    )
-                )
-                existing.update((sha, name) for sha, name in found)
-            edges = [
-                {"run_pk": pk, "sha256": s, "direction": "output", "name": n, "created_at": stamp}
-                for n, s, _, _ in rows
-                if (s, n) not in existing
-            ]
-            if edges:
-                c.execute(sa.insert(e), edges)
+            self._edges(c, pk, "output", [(sha, name) for name, sha, _, _ in rows], stamp)
         return [Artifact(run_id, name, sha, size, media, stamp) for name, sha, size, media in rows]
 
     def record_input_artifact(self, run_id: str, sha256: str, name: str) -> None:
@@ -596,9 +579,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
     def record_input_artifacts(self, run_id: str, items: Sequence[tuple[str, str]]) -> None:
         """Record that the run read these (sha256, name) artifacts, in one transaction."""
         with self._write() as c:
-            pk, stamp = self._run_pk(c, run_id), now_ms()
-            for sha256, name in dict.fromkeys(items):
-                self._edge(c, pk, sha256, "input", name, stamp)
+            self._edges(c, self._run_pk(c, run_id), "input", items, now_ms())
 
     def dataset_usage(self, name: str, fingerprint: str | None = None) -> list[DatasetUse]:
         """Every run that took a version of dataset ``name`` (or only ``fingerprint``) as input,
@@ -616,17 +597,29 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
             rows = c.execute(query.order_by(r.c.start_time, r.c.pk)).mappings().all()
         return [DatasetUse(_dataset(row), row["run_id"]) for row in rows]
 
-    def _edge(self, c: sa.Connection, pk: int, sha: str, direction: str, name: str, stamp: int) -> None:
+    def _edges(
+        self, c: sa.Connection, pk: int, direction: str, items: Sequence[tuple[str, str]], stamp: int
+    ) -> None:
+        """Lineage edges (sha256, name) of one run in one direction; those already there are kept."""
         e = t.lineage_edges
-        exists = c.execute(
-            sa.select(e.c.id).where(
-                e.c.run_pk == pk, e.c.sha256 == sha, e.c.direction == direction, e.c.name == name
+        wanted = list(dict.fromkeys(items))
+        shas = sorted({sha for sha, _ in wanted})
+        existing: set[tuple[str, str]] = set()
+        for start in range(0, len(shas), _IN_CHUNK):
+            chunk = shas[start : start + _IN_CHUNK]
+            found = c.execute(
+                sa.select(e.c.sha256, e.c.name).where(
+                    e.c.run_pk == pk, e.c.direction == direction, e.c.sha256.in_(chunk)
+                )
             )
-        ).scalar()
-        if exists is None:
-            c.execute(
-                sa.insert(e).values(run_pk=pk, sha256=sha, direction=direction, name=name, created_at=stamp)
-            )
+            existing.update((sha, name) for sha, name in found)
+        rows = [
+            {"run_pk": pk, "sha256": sha, "direction": direction, "name": name, "created_at": stamp}
+            for sha, name in wanted
+            if (sha, name) not in existing
+        ]
+        if rows:
+            c.execute(sa.insert(e), rows)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         a = t.artifacts
