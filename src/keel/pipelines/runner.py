@@ -72,11 +72,9 @@ class Sink(Protocol):
 
 @runtime_checkable
 class Cache(Protocol):
-    """Step cache: cache key → output name → the stored output.
-
-    An entry is the output's sha256, or ``{"sha256": ..., "identity": ...}`` for a large output
-    whose identity in downstream cache keys is derived from its step's key (see ``DEFER_BYTES``).
-    """
+    """Step cache: cache key → output name → ``{"sha256": ...}`` of the stored output, plus
+    ``"identity"`` for a large output whose identity in downstream cache keys is derived from its
+    step's key (see ``DEFER_BYTES``). Step records store their outputs in the same form."""
 
     def get(self, key: str) -> Mapping[str, Any] | None: ...
 
@@ -133,19 +131,18 @@ def _loaded(values: dict[str, Any], name: str) -> Any:
     return value
 
 
-def _entry(value: Any) -> tuple[str, str]:
-    """(sha256, identity) of a cache entry's output (see :class:`Cache`)."""
-    if isinstance(value, str):
-        return value, value
+def _entry(value: Mapping[str, Any]) -> tuple[str, str]:
+    """(sha256, identity) of one output entry (see :class:`Cache`)."""
     return str(value["sha256"]), str(value.get("identity") or value["sha256"])
 
 
-def _entries(record: NodeRecord) -> dict[str, Any]:
-    """A record's outputs as cache entries: a plain sha256 unless the identity differs."""
-    entries: dict[str, Any] = {}
+def output_entries(record: NodeRecord) -> dict[str, dict[str, str]]:
+    """A record's outputs as cache entries and step-record outputs: ``{"sha256": ...}``, with
+    ``"identity"`` only where it differs from the content hash."""
+    entries: dict[str, dict[str, str]] = {}
     for name, sha in record.outputs.items():
         identity = record.identities.get(name, sha)
-        entries[name] = sha if identity == sha else {"sha256": sha, "identity": identity}
+        entries[name] = {"sha256": sha} if identity == sha else {"sha256": sha, "identity": identity}
     return entries
 
 
@@ -402,7 +399,7 @@ class _Run:
 
     def _cache_put(self, record: NodeRecord) -> None:
         if self.cache is not None and record.cache_key and record.components is not None:
-            self.cache.put(record.cache_key, _entries(record), record.components)
+            self.cache.put(record.cache_key, output_entries(record), record.components)
 
     def _persist(self, node: Node, record: NodeRecord, values: dict[str, Any]) -> bool:
         """Store the outputs; return True when some are still being stored in the background.

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from keel.artifacts import ArtifactStore, safe_destination
 from keel.entities import StepRun
 from keel.pipelines.graph import Graph
-from keel.pipelines.runner import RunResult, run_graph
+from keel.pipelines.runner import RunResult, output_entries, run_graph
 from keel.pipelines.steps import Pipeline
 
 __all__ = ["StoreCache", "StoreSink", "graph_document", "load_pipeline", "run_pipeline", "stored_graph"]
@@ -153,17 +153,13 @@ class StoreCache:
         self.store = store
 
     def get(self, key: str) -> Mapping[str, Any] | None:
-        outputs = self.store.lookup_step_cache([key]).get(key)
-        return None if outputs is None else self._entries(outputs)
+        found: Mapping[str, Any] | None = self.store.lookup_step_cache([key]).get(key)
+        return found
 
     def get_many(self, keys: list[str]) -> dict[str, Mapping[str, Any]]:
         """The entries of those ``keys`` that are known, in one query."""
-        found = self.store.lookup_step_cache(keys)
-        return {key: self._entries(outputs) for key, outputs in found.items()}
-
-    @staticmethod
-    def _entries(outputs: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: entry if entry.get("identity") else entry["sha256"] for name, entry in outputs.items()}
+        found: dict[str, Mapping[str, Any]] = self.store.lookup_step_cache(keys)
+        return found
 
     def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None:
         """Nothing to do here: the cache entry is written with the step's record (same transaction)."""
@@ -296,10 +292,6 @@ def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], No
 def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str, str]) -> StepRun:
     record = result.nodes[node_id]
     components = record.components or {}
-    outputs: dict[str, Any] = {}
-    for name, sha in record.outputs.items():
-        identity = record.identities.get(name, sha)
-        outputs[name] = {"sha256": sha} if identity == sha else {"sha256": sha, "identity": identity}
     return StepRun(
         node=node_id,
         step=graph.nodes[node_id].step.name,
@@ -313,7 +305,7 @@ def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str
         peak_rss_mb=record.peak_rss / 2**20 if record.peak_rss else None,
         error=record.error,
         inputs={name: stored.get(ident, ident) for name, ident in components.get("inputs", {}).items()},
-        outputs=outputs,
+        outputs=output_entries(record),
         components=components or None,
     )
 
