@@ -153,20 +153,21 @@ def json_depth(value: Any) -> int:
     """Deepest nesting of lists/dicts in a parsed JSON value (iterative: no recursion limit).
     Raises ``UnicodeError`` on text that is not valid Unicode (JSON can carry lone surrogates,
     which no database can store)."""
-    if not isinstance(value, dict | list):
-        if isinstance(value, str):
-            _check_text(value)
-        return 0
-    deepest, stack = 0, [(value, 1)]
+    deepest, stack = 0, [(value, 0)]
     while stack:  # only containers are pushed: a batch of numbers costs one look per number
         node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-        children = node.values() if isinstance(node, dict) else node
-        if isinstance(node, dict):
+        if type(node) is dict:
             for key in node:
-                if not key.isascii():
+                if not key.isascii():  # inline: this loop runs once per key of a batch
                     _check_text(key)
+            children: Any = node.values()
+        elif type(node) is list:
+            children = node
+        else:  # the top-level value itself is a scalar
+            if type(node) is str:
+                _check_text(node)
+            continue
+        deepest = max(deepest, depth + 1)
         for child in children:
             kind = type(child)
             if kind is dict or kind is list:
