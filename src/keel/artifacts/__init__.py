@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from keel.artifacts.names import check_artifact_name, media_type, safe_destination
-from keel.artifacts.store import ArtifactStore, sha256_file
+from keel.artifacts.store import ArtifactStore, check_sha256, sha256_file
 
-__all__ = ["ArtifactStore", "check_artifact_name", "media_type", "safe_destination", "sha256_file"]
+__all__ = [
+    "ArtifactStore",
+    "check_artifact_name",
+    "check_sha256",
+    "media_type",
+    "safe_destination",
+    "sha256_file",
+]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keel.artifacts.store import _check_sha, sha256_file
+from keel.artifacts.store import check_sha256, sha256_file
 from keel.errors import ArtifactCorruptedError, ArtifactError, NotFoundError
 
 __all__ = ["RemoteArtifactStore"]
@@ -41,7 +41,7 @@ class RemoteArtifactStore:
 
     def exists(self, sha256: str) -> bool:
         try:
-            self.store.request("HEAD", f"/artifacts/{_check_sha(sha256)}")
+            self.store.request("HEAD", f"/artifacts/{check_sha256(sha256)}")
         except NotFoundError:
             return False
         return True
@@ -73,7 +73,7 @@ class RemoteArtifactStore:
         return sha, len(data)
 
     def read_bytes(self, sha256: str) -> bytes:
-        data = self.store.request("GET", f"/artifacts/{_check_sha(sha256)}").content
+        data = self.store.request("GET", f"/artifacts/{check_sha256(sha256)}").content
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise ArtifactCorruptedError(
@@ -87,7 +87,7 @@ class RemoteArtifactStore:
         """Stream the blob to ``dest``; ``dest`` appears only if the bytes match the hash."""
         import httpx
 
-        _check_sha(sha256)
+        check_sha256(sha256)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")

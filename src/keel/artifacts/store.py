@@ -23,7 +23,7 @@ from keel.errors import (
     NotFoundError,
 )
 
-__all__ = ["ArtifactStore", "sha256_file"]
+__all__ = ["ArtifactStore", "check_sha256", "sha256_file"]
 
 _BLOCK = 1 << 20
 
@@ -50,7 +50,8 @@ def _linked(source: str, target: str) -> bool:
     return True
 
 
-def _check_sha(sha256: str) -> str:
+def check_sha256(sha256: str) -> str:
+    """``sha256`` if it is one (64 lowercase hex characters); InvalidInputError otherwise."""
     if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise InvalidInputError(f"{sha256!r} is not a sha256 (64 lowercase hex characters)")
     return sha256
@@ -99,7 +100,7 @@ class ArtifactStore:
         return f"ArtifactStore({self.uri!r})"
 
     def _key(self, sha256: str) -> str:
-        _check_sha(sha256)
+        check_sha256(sha256)
         return f"{self.root}/{sha256[:2]}/{sha256}"
 
     # -- writing -----------------------------------------------------------------------------

@@ -363,10 +363,11 @@ class RestStore:
             self.request("POST", f"/runs/{self._q(run_id)}/inputs", body=body)
 
     def step_uses(self, sha256: str) -> list[e.StepUse]:
-        from keel.artifacts.store import _check_sha
+        from keel.artifacts.store import check_sha256
 
         return [
-            record_from_json(e.StepUse, x) for x in self._json("GET", f"/lineage/{_check_sha(sha256)}/steps")
+            record_from_json(e.StepUse, found)
+            for found in self._json("GET", f"/lineage/{check_sha256(sha256)}/steps")
         ]
 
     def dataset_usage(self, name: str, fingerprint: str | None = None) -> list[e.DatasetUse]:
@@ -407,9 +408,9 @@ class RestStore:
         return [record_from_json(e.LineageEdge, x) for x in found]
 
     def lineage(self, sha256: str) -> list[e.LineageEdge]:
-        from keel.artifacts.store import _check_sha
+        from keel.artifacts.store import check_sha256
 
-        found = self._json("GET", f"/lineage/{_check_sha(sha256)}")
+        found = self._json("GET", f"/lineage/{check_sha256(sha256)}")
         return [record_from_json(e.LineageEdge, x) for x in found]
 
     # -- comments ------------------------------------------------------------------------------

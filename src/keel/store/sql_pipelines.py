@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from keel.artifacts.store import check_sha256
 from keel.clock import now_ms
 from keel.entities import PipelineRun, StepRun, StepUse
 from keel.errors import InvalidInputError, NotFoundError
@@ -121,7 +122,7 @@ class PipelineMixin(SqlBase):
     def step_uses(self, sha256: str) -> list[StepUse]:
         """Pipeline steps that produced or read the artifact ``sha256``, oldest first."""
         sr, pr = t.step_runs, t.pipeline_runs
-        pattern = f"%{sha256}%"  # a sha256 is 64 hex characters: no false matches in the JSON
+        pattern = f"%{check_sha256(sha256)}%"  # 64 hex characters: no false matches in the JSON
         with self._read() as c:
             rows = (
                 c.execute(

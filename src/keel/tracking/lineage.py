@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from keel.artifacts.store import check_sha256
 from keel.entities import DatasetUse, LineageEdge, ModelVersion, StepUse
-from keel.errors import InvalidInputError
 
 __all__ = ["ArtifactLineage", "DatasetLineage", "artifact_lineage", "dataset_lineage"]
 
@@ -83,12 +83,7 @@ def _version(version: ModelVersion) -> dict[str, Any]:
 
 def artifact_lineage(client: Any, sha256: str) -> ArtifactLineage:
     """What produced and what read the artifact with this sha256 (see :class:`ArtifactLineage`)."""
-    sha256 = sha256.strip().lower()
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise InvalidInputError(
-            f"{sha256!r} is not a sha256 (64 hex characters); `keel artifacts list RUN` shows them, "
-            "or name an artifact as RUN:NAME"
-        )
+    sha256 = check_sha256(sha256.strip().lower())
     store = client.store
     edges = store.lineage(sha256)
     produced = [edge for edge in edges if edge.direction == "output"]
