@@ -74,6 +74,9 @@ class Settings:
     flush_interval: float = 0.05
     #: seconds between commits of spooled points to the metadata store
     commit_interval: float = 0.5
+    #: seconds the end of a run (and of the process) waits for a store that cannot be reached before
+    #: it leaves the rest in the spool folder for later and goes on
+    offline_wait: float = 10.0
     system_metrics: bool = True
     system_metrics_interval: float = 5.0
     spool_dir: str | None = None
@@ -121,6 +124,7 @@ class Settings:
             "flush_interval",
             "commit_interval",
             "system_metrics_interval",
+            "offline_wait",
         ):
             if not getattr(settings, name) > 0:  # "not > 0" also refuses NaN
                 raise ConfigError(f"setting {name} must be a positive number of seconds")

@@ -13,7 +13,8 @@ The hierarchy::
     ├── ConflictError                 the change contradicts stored state
     │   └── ParamConflictError        a param already holds a different value (params are immutable)
     ├── StoreError                    the metadata store cannot be opened, migrated or written
-    │   └── StoreReadOnlyError        the store's disk is read-only or full
+    │   ├── StoreReadOnlyError        the store's disk is read-only or full
+    │   └── StoreUnavailableError     the store cannot be reached now (server away, network, locked)
     ├── ArtifactError                 bytes could not be stored or read
     │   └── ArtifactCorruptedError    stored bytes do not match their sha256
     ├── TrustError                    loading would run code keel cannot vouch for (pickle without trust)
@@ -40,6 +41,7 @@ __all__ = [
     "ParamConflictError",
     "StoreError",
     "StoreReadOnlyError",
+    "StoreUnavailableError",
     "TrustError",
     "UnsafePathError",
 ]
@@ -117,6 +119,11 @@ class StoreError(KeelError):
 
 class StoreReadOnlyError(StoreError):
     pass
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached (server down, network, a lock held too long): trying the same
+    call again later may work. The fluent API queues run changes that meet it instead of raising."""
 
 
 class ArtifactError(KeelError):

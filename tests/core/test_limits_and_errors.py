@@ -23,6 +23,7 @@ from keel.errors import (
     ParamConflictError,
     StoreError,
     StoreReadOnlyError,
+    StoreUnavailableError,
     TrustError,
     UnsafePathError,
 )
@@ -191,6 +192,7 @@ EXIT_CODES: dict[type[KeelError], int] = {
     ParamConflictError: 1,
     StoreError: 1,
     StoreReadOnlyError: 1,
+    StoreUnavailableError: 1,
     ArtifactError: 1,
     ArtifactCorruptedError: 1,
     TrustError: 2,
@@ -225,6 +227,7 @@ def test_exit_codes(error: type[KeelError], code: int) -> None:
         (UnsafePathError, InvalidInputError),
         (ParamConflictError, ConflictError),
         (StoreReadOnlyError, StoreError),
+        (StoreUnavailableError, StoreError),
         (ArtifactCorruptedError, ArtifactError),
     ],
 )

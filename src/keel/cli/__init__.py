@@ -56,6 +56,45 @@ def quickstart(
 
 
 @app.command()
+def sync(
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to keep trying while the store is away."),
+) -> None:
+    """Send what runs logged while their store was away, now.
+
+    Training scripts never stop for a tracking server that is down: their run changes and metric
+    points wait in the spool folder (.keel/spool) and are sent once it is back, by the script itself
+    or by the next keel process that opens the same store. This command is that next process: it
+    takes over what ended scripts left and sends it in order. Exit code 1 while the store is still away.
+    """
+    from keel.cli._output import handle_errors
+
+    handle_errors(_sync)(timeout)
+
+
+def _sync(timeout: float) -> None:
+    from keel.tracking.client import Client
+
+    client = Client()  # opening the client takes over what ended processes left and tries once
+    writer = client._context.writer
+    changes, points = writer.backlog()
+    writer.offline_wait = timeout
+    if (changes or points) and not writer.flush(timeout=timeout):
+        changes, points = writer.backlog()
+        typer.echo(
+            f"the store {client.store.url} is still away: {changes} run changes and {points} metric "
+            f"points wait in {writer.spool_dir}; run `keel sync` again once it is back",
+            err=True,
+        )
+        raise typer.Exit(1)
+    writer.close()
+    taken, spooled = writer.adopted
+    if taken or spooled:
+        typer.echo(f"sent {taken} run changes and {spooled} metric points to {client.store.url}")
+    else:
+        typer.echo(f"nothing was waiting: everything logged is in {client.store.url}")
+
+
+@app.command()
 def version() -> None:
     """Print keel's version."""
     from keel import __version__

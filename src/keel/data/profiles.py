@@ -649,6 +649,7 @@ def log_profile(
     from keel.tracking import fluent
     from keel.tracking.client import Client
 
+    client: Client
     if run_id is None:
         active = fluent.active_run()
         if active is None:

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from keel.errors import ConflictError, StoreError, StoreReadOnlyError
+from keel.errors import ConflictError, StoreError, StoreReadOnlyError, StoreUnavailableError
 from keel.store.schema import HEAD_REVISION
 
 __all__ = ["create_engine", "migrate", "normalize_url", "translate_errors"]
@@ -103,7 +103,8 @@ def translate_errors(url: str) -> Iterator[None]:
             raise StoreError(
                 f"cannot open the metadata store {url}: {exc.orig}. Check the path and its permissions."
             ) from exc
-        raise StoreError(f"the metadata store {url} failed: {exc.orig}") from exc
+        # lost connections, a server that is down, a lock held too long: worth trying again later
+        raise StoreUnavailableError(f"the metadata store {url} failed: {exc.orig}") from exc
 
 
 def current_revision(connection: sa.Connection) -> str | None:

@@ -15,10 +15,12 @@ on. The server's errors come back as the same keel errors the SQL store raises.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from keel import entities as e
@@ -104,6 +106,7 @@ class RestStore:
         self.token = url_token or token
         self.retries = retries
         self.backoff = backoff
+        self._local = threading.local()
         headers = {"User-Agent": "keel-rest-store"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -119,6 +122,17 @@ class RestStore:
 
     def close(self) -> None:
         self._http.close()
+
+    @contextlib.contextmanager
+    def single_try(self) -> Iterator[None]:
+        """Calls from this thread inside the block try once (connection failures twice) and raise
+        :class:`~keel.errors.StoreUnavailableError` at once: for callers with a retry schedule of
+        their own, like the background writer, which should not sit out six backoffs per attempt."""
+        self._local.retries = 1
+        try:
+            yield
+        finally:
+            self._local.retries = None
 
     # -- transport -----------------------------------------------------------------------------
     def request(
@@ -141,7 +155,8 @@ class RestStore:
             send_headers["Content-Type"] = "application/json"
         query = {k: v for k, v in (params or {}).items() if v is not None}
         last: str = ""
-        for attempt in range(self.retries + 1):
+        retries = getattr(self._local, "retries", None)
+        for attempt in range((self.retries if retries is None else retries) + 1):
             if attempt:
                 time.sleep(min(5.0, self.backoff * 2 ** (attempt - 1)))
             try:
@@ -153,7 +168,7 @@ class RestStore:
                 continue
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if not idempotent:
-                    raise errors.StoreError(
+                    raise errors.StoreUnavailableError(
                         f"keel server {self.url} did not answer ({exc}); the change may or may not "
                         "have been made"
                     ) from exc
@@ -165,8 +180,8 @@ class RestStore:
             if response.status_code >= 400:
                 raise _error(response)
             return response
-        raise errors.StoreError(
-            f"keel server {self.url} is unreachable ({last}) after {self.retries + 1} tries; "
+        raise errors.StoreUnavailableError(
+            f"keel server {self.url} is unreachable ({last}) after {attempt + 1} tries; "
             "check that `keel server` runs there. Logged metrics wait in the local spool."
         )
 

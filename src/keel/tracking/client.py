@@ -65,6 +65,13 @@ class Client:
         self._context: Context = get_context(tracking_uri, artifact_uri, project)
         self._context.recover()
 
+    @classmethod
+    def for_context(cls, context: Context) -> Client:
+        """A client of an already open context (no settings lookup, no recovery)."""
+        client = cls.__new__(cls)
+        client._context = context
+        return client
+
     @property
     def store(self) -> Store:
         return self._context.store
@@ -279,7 +286,9 @@ class Client:
         """Record a dataset version the run read: name, fingerprint, schema and row count."""
         from keel.tracking.datasets import describe
 
-        info = describe(data, name=name, source=source)
+        return self._record_dataset(run_id, describe(data, name=name, source=source), context)
+
+    def _record_dataset(self, run_id: str, info: dict[str, Any], context: str) -> Dataset:
         return self.store.log_dataset(run_id, context=context, **info)
 
     def list_inputs(self, run_id: str) -> list[Dataset]:
@@ -438,7 +447,9 @@ class Client:
             signature=manifest.get("signature"),
         )
         if registered_model_name:
-            info["version"] = self.register_model(f"runs:/{run_id}/{name}", registered_model_name).version
+            version = self.register_model(f"runs:/{run_id}/{name}", registered_model_name)
+            # None: the store is away and the registration waits in the outbox (fluent API only)
+            info["version"] = version.version if version is not None else None
         return info
 
     def register_model(

@@ -43,11 +43,14 @@ class Context:
                         flush_interval=self.settings.flush_interval,
                         commit_interval=self.settings.commit_interval,
                         heartbeat_interval=self.settings.heartbeat_interval,
+                        offline_wait=self.settings.offline_wait,
+                        context=self,
                     )
         return self._writer
 
     def recover(self) -> int:
-        """Replay spools that dead processes left for this store (done when the writer starts)."""
+        """Send what dead processes left for this store: queued run changes and spooled points
+        (done when the writer starts; what the store does not take yet is retried in the background)."""
         return int(self.writer.recovered)
 
 

@@ -16,16 +16,20 @@ import sys
 import threading
 import time
 import traceback as traceback_module
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 from keel import limits
+from keel.artifacts import check_artifact_name, media_type
 from keel.clock import now_ms
-from keel.entities import Run, RunStatus
-from keel.errors import InvalidInputError, KeelError
+from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
+from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
+from keel.ids import new_id
 from keel.tracking.client import Client, ModelInfo
 from keel.tracking.environment import entry_point, git_info
+from keel.tracking.outbox import Op
 
 __all__ = [
     "ActiveRun",
@@ -56,11 +60,176 @@ _time_ns = time.time_ns
 _to_float = limits.to_float
 
 
+class _RunClient(Client):
+    """The fluent API's client. A change the store cannot take now (it is away:
+    :class:`~keel.errors.StoreUnavailableError`) goes to the outbox, with every change after it, and
+    is sent in order by the background writer once the store is back (ADR 008); the training script
+    goes on. Mistakes of the caller (bad names, limits, conflicting params) still raise at once."""
+
+    def _send(
+        self, now: Callable[[], Any], queue: Callable[[], tuple[Op, Any]], patient: bool = False
+    ) -> Any:
+        """``now()`` makes the change at once; ``queue()`` gives the op for the outbox and what to
+        return instead. Once something is queued, later changes queue behind it to keep the order.
+        ``patient`` calls get the store's full retries before they queue (creating a run: a run
+        created at once has its real experiment id and name)."""
+        writer = self._context.writer
+        if not writer.outbox:
+            try:
+                if not patient:  # one try: the writer retries queued changes on its own schedule
+                    with writer._single_try():
+                        return now()
+                return now()
+            except StoreUnavailableError as exc:
+                _warn_offline(self._context, exc)
+        op, result = queue()
+        writer.outbox.add(op)
+        writer.wake()
+        return result
+
+    def start(
+        self, experiment: str | None, name: str | None, *, tags: Mapping[str, Any], **fields: Any
+    ) -> Run:
+        """Create a run; with the store away, choose its id here and queue its creation."""
+        if name is not None:
+            self._context.naming.validate("run", name)
+        clean = {limits.check_key(k, "tag key"): limits.check_tag_value(k, v) for k, v in tags.items()}
+
+        def queue() -> tuple[Op, Run]:
+            run_id, start = new_id(), now_ms()
+            local = name
+            if local is None and "{seq" not in (self._context.naming.rule("run").pattern or ""):
+                local = self._context.naming.generate("run", experiment=experiment or "default")
+            # a pattern with {seq} needs the store's count: the name is chosen when the run is sent
+            rest = {k: v for k, v in fields.items() if k != "parent_run_id"}
+            args = {
+                "experiment": experiment,
+                "name": local,
+                "tags": clean,
+                "parent_run_id": fields.get("parent_run_id"),
+                "fields": {**rest, "start_time": start},
+            }
+            return Op("create_run", run_id, args), _local_run(run_id, local or "", start, clean, **fields)
+
+        run: Run = self._send(
+            lambda: self.create_run(experiment, name, tags=clean, **fields), queue, patient=True
+        )
+        return run
+
+    def update_run(self, run_id: str, **changes: Any) -> None:
+        def queue() -> tuple[Op, None]:
+            args = {k: (v.value if isinstance(v, RunStatus) else v) for k, v in changes.items()}
+            return Op("update_run", run_id, args), None
+
+        self._send(lambda: self.store.update_run(run_id, **changes), queue)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        clean = {limits.check_key(k, "param key"): limits.check_param_value(k, v) for k, v in params.items()}
+        if not clean:
+            return
+        queued = self._queued_params.setdefault(run_id, {})
+        for key, value in clean.items():
+            if queued.get(key, value) != value:
+                raise ParamConflictError(
+                    f"param {key!r} of run {run_id} is already {queued[key]!r} and cannot change to "
+                    f"{value!r}: params are immutable",
+                    key=key,
+                    old=queued[key],
+                    new=value,
+                )
+        queued.update(clean)
+        self._send(
+            lambda: self.store.log_params(run_id, clean),
+            lambda: (Op("log_params", run_id, {"params": clean}), None),
+        )
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        clean = {limits.check_key(k, "tag key"): limits.check_tag_value(k, v) for k, v in tags.items()}
+        if clean:
+            self._send(
+                lambda: self.store.set_tags(run_id, clean),
+                lambda: (Op("set_tags", run_id, {"tags": clean}), None),
+            )
+
+    def _log_file(self, run_id: str, path: Path, name: str) -> Artifact:
+        check_artifact_name(name)
+        self._context.naming.validate("artifact", name)
+        return self._send(  # type: ignore[no-any-return]
+            lambda: Client._log_file(self, run_id, path, name),
+            lambda: self._queue_artifact(run_id, name, *self._context.writer.outbox.stage_file(path)),
+        )
+
+    def log_bytes(self, run_id: str, data: bytes, name: str) -> Artifact:
+        check_artifact_name(name)
+        self._context.naming.validate("artifact", name)
+        return self._send(  # type: ignore[no-any-return]
+            lambda: Client.log_bytes(self, run_id, data, name),
+            lambda: self._queue_artifact(run_id, name, *self._context.writer.outbox.stage_bytes(data)),
+        )
+
+    def _queue_artifact(self, run_id: str, name: str, blob: str, sha: str, size: int) -> tuple[Op, Artifact]:
+        kind = media_type(name)
+        op = Op("artifact", run_id, {"name": name, "sha256": sha, "media_type": kind}, blob=blob)
+        return op, Artifact(run_id, name, sha, size, kind, now_ms())
+
+    def _record_dataset(self, run_id: str, info: dict[str, Any], context: str) -> Dataset:
+        def queue() -> tuple[Op, Dataset]:
+            dataset = Dataset(0, info["name"], info["fingerprint"], info["schema"], info["row_count"],
+                              info["source"], now_ms(), context=context)  # fmt: skip
+            return Op("dataset", run_id, {**info, "context": context}), dataset
+
+        found: Dataset = self._send(lambda: Client._record_dataset(self, run_id, info, context), queue)
+        return found
+
+    def register_model(  # type: ignore[override]
+        self, source: str, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> ModelVersion | None:
+        self._context.naming.validate("model", name)
+        run_id, _, artifact_name = source[len("runs:/") :].partition("/")
+        args = {"name": name, "artifact_name": artifact_name.rstrip("/") or "model"}
+        return self._send(  # type: ignore[no-any-return]
+            lambda: Client.register_model(self, source, name, description, tags),
+            lambda: (Op("register", run_id, args), None),
+        )
+
+    @property
+    def _queued_params(self) -> dict[str, dict[str, str]]:
+        # params this process logged, per run: a conflict is caught here even while they are queued
+        return self._context.__dict__.setdefault("_fluent_params", {})  # type: ignore[no-any-return]
+
+
+def _local_run(run_id: str, name: str, start: int, tags: Mapping[str, str], **fields: Any) -> Run:
+    """This process's picture of a run whose creation waits in the outbox."""
+    return Run(
+        run_id=run_id, experiment_id="", name=name, status=RunStatus.RUNNING, lifecycle_stage="active",
+        user="", host="", pid=fields.get("pid"), start_time=start, end_time=None, heartbeat_at=None,
+        git_commit=fields.get("git_commit"), git_dirty=fields.get("git_dirty"),
+        entry_point=fields.get("entry_point"), parent_run_id=fields.get("parent_run_id"),
+        params={}, tags=dict(tags), metrics={},
+    )  # fmt: skip
+
+
+_offline_warned: set[str] = set()
+
+
+def _warn_offline(context: Any, exc: Exception) -> None:
+    if context.tracking_uri in _offline_warned:
+        return
+    _offline_warned.add(context.tracking_uri)
+    log.warning(
+        "keel: the store %s cannot be reached (%s). The run goes on: its changes and metrics wait in "
+        "%s and are sent in order once the store is back.",
+        context.store.url,
+        exc,
+        context.writer.spool_dir,
+    )
+
+
 class ActiveRun:
     """A run this process is logging to. Use it as a context manager; it ends the run on exit:
     FINISHED, FAILED (with the traceback) on an exception, KILLED on KeyboardInterrupt."""
 
-    def __init__(self, client: Client, run: Run, *, system_metrics: bool):
+    def __init__(self, client: _RunClient, run: Run, *, system_metrics: bool):
         self.client = client
         self.run_id = run.run_id
         self.info = run
@@ -122,7 +291,7 @@ class ActiveRun:
         note = self._sampler.gpu_note
         if note:
             log.info("keel: %s", note)
-            self.client.set_tag(self.run_id, "keel.gpu", note)
+            self.client.set_tags(self.run_id, {"keel.gpu": note})
         self._sampler.start()
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED, traceback: str | None = None) -> None:
@@ -140,7 +309,7 @@ class ActiveRun:
             except Exception as exc:  # cost is best effort; never fail the run for it
                 log.warning("keel: could not estimate the cost of run %s: %s", self.run_id, exc)
         self._writer.detach(self.run_id)
-        self.client.store.update_run(
+        self.client.update_run(
             self.run_id,
             status=RunStatus(status),
             end_time=now_ms(),
@@ -148,6 +317,16 @@ class ActiveRun:
             cost_usd=cost.total_usd if cost else None,
             cost_detail=cost.as_dict() if cost else None,
         )
+        self.client._queued_params.pop(self.run_id, None)
+        if self._writer.offline and self._writer.waiting:
+            log.warning(
+                "keel: run %s ended while the store %s is away; what it logged waits in %s and is sent "
+                "by this process while it lives, else by the next keel process that opens this store "
+                "(`keel sync` sends it at once)",
+                self.run_id,
+                self.client.store.url,
+                self._writer.spool_dir,
+            )
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
@@ -190,17 +369,20 @@ def start_run(
                 f"run {_stack[-1].run_id} is already active; end it first, or pass nested=True to "
                 "start a child run"
             )
-        client = Client(tracking_uri)
+        client = _RunClient(tracking_uri)
         settings = client._context.settings
         if run_id is not None:
-            client.store.update_run(run_id, status=RunStatus.RUNNING)  # NotFoundError if unknown
-            run = client.get_run(run_id)
+            client.update_run(run_id, status=RunStatus.RUNNING)  # NotFoundError if unknown
+            if client._context.writer.outbox:  # the store is away: go on with what we know
+                run = _local_run(run_id, "", now_ms(), {})
+            else:
+                run = client.get_run(run_id)
         else:
             commit, dirty = git_info()
             all_tags = dict(tags or {})
             if description:
                 all_tags["keel.note"] = description
-            run = client.create_run(
+            run = client.start(
                 experiment,
                 name,
                 tags=all_tags,

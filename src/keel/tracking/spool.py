@@ -26,7 +26,7 @@ from pathlib import Path
 from keel.ids import new_id
 from keel.store.metrics import Chunk
 
-__all__ = ["Spool", "SpoolRecord", "replay_spools", "spool_prefix"]
+__all__ = ["Spool", "SpoolRecord", "adopt_spools", "replay_spools", "spool_prefix"]
 
 log = logging.getLogger("keel.spool")
 
@@ -55,8 +55,7 @@ class SpoolRecord:
             key = chunk.key.encode("utf-8")
             parts.append(_CHUNK_HEADER.pack(len(key), chunk.count, chunk.min_step, chunk.max_step))
             parts.extend((key, chunk.steps, chunk.timestamps, chunk.values))
-        payload = b"".join(parts)
-        return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
+        return frame(_MAGIC, b"".join(parts))
 
     @classmethod
     def decode(cls, payload: bytes) -> SpoolRecord:
@@ -116,29 +115,33 @@ class Spool:
         self._fd = -1
 
 
-def read_records(path: Path) -> Iterator[SpoolRecord]:
-    """Valid records in order; a torn record at the end (the process died mid-write) ends the file."""
+def frame(magic: bytes, payload: bytes) -> bytes:
+    """One record: ``magic | payload length | crc32 | payload``."""
+    return _HEADER.pack(magic, len(payload), zlib.crc32(payload)) + payload
+
+
+def read_frames(path: Path, magic: bytes) -> Iterator[bytes]:
+    """The payloads of the valid records in order; a torn record at the end (the process died
+    mid-write) or a damaged one ends the file."""
     data = path.read_bytes()
     offset = 0
     while offset + _HEADER.size <= len(data):
-        magic, length, crc = _HEADER.unpack_from(data, offset)
+        found, length, crc = _HEADER.unpack_from(data, offset)
         payload = data[offset + _HEADER.size : offset + _HEADER.size + length]
-        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
-            log.warning("spool %s: stopped at a torn or damaged record at byte %d", path, offset)
+        if found != magic or len(payload) != length or zlib.crc32(payload) != crc:
+            log.warning("%s: stopped at a torn or damaged record at byte %d", path, offset)
             return
-        yield SpoolRecord.decode(payload)
+        yield payload
         offset += _HEADER.size + length
 
 
-def replay_spools(directory: Path, store: object) -> int:
-    """Commit what dead processes left in their spools for ``store``; return the points recovered."""
-    from keel.errors import NotFoundError
-
+def orphaned(directory: Path, pattern: str) -> Iterator[Path]:
+    """Files matching ``pattern`` whose process is gone (no one holds their lock), each locked while
+    the caller handles it and removed when the caller asks for the next one. A caller that stops
+    early (an exception) leaves the current file in place."""
     if not directory.is_dir():
-        return 0
-    recovered = 0
-    prefix = spool_prefix(store.url)  # type: ignore[attr-defined]
-    for path in sorted(directory.glob(f"{prefix}-*.spool")):
+        return
+    for path in sorted(directory.glob(pattern)):
         try:
             fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:
@@ -147,21 +150,35 @@ def replay_spools(directory: Path, store: object) -> int:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                continue  # its process is alive and owns it
-            for record in read_records(path):
-                try:
-                    if store.write_metric_batch(record.batch_id, record.run_id, record.chunks):  # type: ignore[attr-defined]
-                        recovered += record.points
-                except NotFoundError:
-                    log.warning(
-                        "spool %s: run %s no longer exists; %d points dropped",
-                        path,
-                        record.run_id,
-                        record.points,
-                    )
+                continue  # its process is alive and owns it (or it is the caller's own)
+            yield path
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+def read_records(path: Path) -> Iterator[SpoolRecord]:
+    return map(SpoolRecord.decode, read_frames(path, _MAGIC))
+
+
+def adopt_spools(directory: Path, store_url: str) -> Iterator[SpoolRecord]:
+    """The records that dead processes left for the store at ``store_url``, file by file; a file is
+    removed once the caller has taken every record of it (and written them to its own spool)."""
+    for path in orphaned(directory, f"{spool_prefix(store_url)}-*.spool"):
+        yield from read_records(path)
+
+
+def replay_spools(directory: Path, store: object) -> int:
+    """Commit what dead processes left in their spools for ``store``; return the points recovered."""
+    from keel.errors import NotFoundError
+
+    recovered = 0
+    for record in adopt_spools(directory, store.url):  # type: ignore[attr-defined]
+        try:
+            if store.write_metric_batch(record.batch_id, record.run_id, record.chunks):  # type: ignore[attr-defined]
+                recovered += record.points
+        except NotFoundError:
+            log.warning("spool: run %s no longer exists; %d points dropped", record.run_id, record.points)
     if recovered:
         log.info("recovered %d metric points from spools of processes that died", recovered)
     return recovered

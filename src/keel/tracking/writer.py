@@ -10,7 +10,9 @@ the training script never sees the error, only a warning in the log.
 
 from __future__ import annotations
 
+import atexit
 import collections
+import contextlib
 import logging
 import os
 import threading
@@ -23,7 +25,8 @@ from typing import Any
 
 from keel.ids import new_id
 from keel.store.metrics import Chunk
-from keel.tracking.spool import Spool, SpoolRecord, replay_spools
+from keel.tracking.outbox import Outbox
+from keel.tracking.spool import Spool, SpoolRecord, adopt_spools, spool_prefix
 
 __all__ = ["MetricWriter"]
 
@@ -44,8 +47,14 @@ class MetricWriter:
         flush_interval: float,
         commit_interval: float,
         heartbeat_interval: float,
+        offline_wait: float = 10.0,
+        context: Any = None,
     ):
         self.store = store
+        #: what applies queued run changes (the store, artifacts and naming of this client)
+        self.context = context
+        self.offline_wait = offline_wait
+        self.outbox = Outbox(spool_dir, spool_prefix(store.url))
         self.spool_dir = spool_dir
         self.flush_interval = flush_interval
         self.commit_interval = commit_interval
@@ -70,7 +79,27 @@ class MetricWriter:
         self._next_retry = 0.0
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
-        self.recovered = replay_spools(spool_dir, store)
+        self.recovered = self._adopt()
+
+    def _adopt(self) -> int:
+        """Take over what dead processes left for this store (queued run changes first, then
+        spooled points) and try to send it now; return the points taken over."""
+        taken = self.outbox.adopt() if self.context is not None else 0
+        points = 0
+        for record in adopt_spools(self.spool_dir, self.store.url):
+            self._append_record(record)
+            points += record.points
+        #: (run changes, metric points) taken over from dead processes
+        self.adopted = (taken, points)
+        if taken or points:
+            try:
+                self._cycle(force=True)
+            except Exception as exc:  # the writer thread tries again
+                log.debug("sending what earlier processes left failed: %s", exc)
+            if self._pending or self.outbox:
+                self._ensure_thread()
+            atexit.register(self.close)  # leave no files behind, or what is still unsent
+        return points
 
     # -- runs --------------------------------------------------------------------------------
     def attach(self, run_id: str) -> dict[str, collections.deque[tuple[float, int, int]]]:
@@ -95,12 +124,33 @@ class MetricWriter:
         """Block until every point appended so far is in the store (or ``timeout`` passes)."""
         if self._thread is None or not self._thread.is_alive():
             self._cycle(force=True)
-            return not self._pending and not any(q for qs in self.queues.values() for q in qs.values())
+            return not self.waiting
+        started = time.monotonic()
         with self._done:
             self._requested += 1
             target = self._requested
             self._wake.set()
-            return self._done.wait_for(lambda: self._completed >= target, timeout)
+            while not self._done.wait_for(lambda: self._completed >= target, 0.25):
+                waited = time.monotonic() - started
+                if waited >= timeout or (self._failures and waited >= self.offline_wait):
+                    return False  # the store is away: the rest stays spooled and queued
+            return True
+
+    @property
+    def waiting(self) -> bool:
+        """Whether anything logged has not reached the store yet."""
+        return bool(self._pending or self.outbox or self._has_points())
+
+    def backlog(self) -> tuple[int, int]:
+        """(run changes, metric points) not in the store yet; points still in memory count too."""
+        points = sum(record.points for record in self._pending)
+        points += sum(len(q) for queues in list(self.queues.values()) for q in list(queues.values()))
+        return len(self.outbox), points
+
+    @property
+    def offline(self) -> bool:
+        """Whether the last attempt to reach the store failed."""
+        return self._failures > 0
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -119,7 +169,7 @@ class MetricWriter:
     def _loop(self) -> None:
         while not self._stop.is_set():
             timeout = self.flush_interval
-            if not self._pending and not self._has_points():
+            if not self._pending and not self.outbox and not self._has_points():
                 self.idle = True
                 if not self._has_points():  # look again now that producers can see the flag
                     timeout = min(self.heartbeat_interval, 1.0)
@@ -130,10 +180,11 @@ class MetricWriter:
             with self._done:
                 target = self._requested
             try:
-                self._cycle(force=target > self._completed)
+                with self._single_try():
+                    self._cycle(force=target > self._completed)
             except Exception:  # never let the thread die; points stay queued or spooled
                 log.exception("keel writer cycle failed; will retry")
-            if target > self._completed and not self._pending:
+            if target > self._completed and not self._pending and not self.outbox:
                 with self._done:
                     self._completed = target
                     self._done.notify_all()
@@ -141,7 +192,8 @@ class MetricWriter:
                 time.sleep(min(1.0, 0.05 * 2 ** min(self._failures, 5)))
 
     def close(self) -> None:
-        self.flush(timeout=30)
+        # a store that is away was waited for when the runs ended: what is left stays in the spool
+        self.flush(timeout=1.0 if self.offline else 30.0)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -149,13 +201,19 @@ class MetricWriter:
         if self._spool is not None:
             self._spool.close(remove=not self._pending)
             self._spool = None
+        self.outbox.close()
 
     # -- one cycle ---------------------------------------------------------------------------
+    def _single_try(self) -> Any:
+        # this thread has its own retry schedule: a store with retries of its own tries once here
+        single_try = getattr(self.store, "single_try", None)
+        return single_try() if single_try is not None else contextlib.nullcontext()
+
     def _cycle(self, force: bool = False) -> None:
         with self._lock:
             self._drain()
             now = time.monotonic()
-            if self._pending and (force or now - self._last_commit >= self.commit_interval):
+            if (self._pending or self.outbox) and (force or now - self._last_commit >= self.commit_interval):
                 if force or now >= self._next_retry:
                     self._commit()
             self._beat(now)
@@ -186,13 +244,19 @@ class MetricWriter:
                 self._spool_record(run_id, chunks)
 
     def _spool_record(self, run_id: str, chunks: list[Chunk]) -> None:
-        record = SpoolRecord(new_id(), run_id, chunks)
+        self._append_record(SpoolRecord(new_id(), run_id, chunks))
+
+    def _append_record(self, record: SpoolRecord) -> None:
         if self._spool is None:
             self._spool = Spool(self.spool_dir, self.store.url)
         self._spool.append(record)
         self._pending.append(record)
 
     def _commit(self) -> None:
+        if self.outbox and not self.outbox.drain(self.context):
+            # run changes go first: a run must exist before its points arrive
+            self._failed("run changes", "they are queued")
+            return
         while self._pending:
             record = self._pending[0]
             try:
@@ -216,15 +280,7 @@ class MetricWriter:
                     )
                     self._pending.pop(0)
                     continue
-                self._failures += 1
-                self._next_retry = time.monotonic() + min(30.0, 0.1 * 2 ** min(self._failures, 8))
-                if self._failures in (1, 10) or self._failures % 100 == 0:
-                    log.warning(
-                        "keel cannot write metrics to %s yet (%s); they are safe in %s and will be retried",
-                        self.store.url,
-                        exc,
-                        self.spool_dir,
-                    )
+                self._failed("metrics", f"they are safe in {self.spool_dir}", exc)
                 return
             self._pending.pop(0)
         self._failures = 0
@@ -232,7 +288,22 @@ class MetricWriter:
         if self._spool is not None:
             self._spool.clear()
 
+    def _failed(self, what: str, where: str, exc: Exception | None = None) -> None:
+        self._failures += 1
+        self._next_retry = time.monotonic() + min(30.0, 0.1 * 2 ** min(self._failures, 8))
+        if self._failures in (1, 10) or self._failures % 100 == 0:
+            reason = f" ({exc})" if exc else ""
+            log.warning(
+                "keel cannot write %s to %s yet%s; %s and will be retried",
+                what,
+                self.store.url,
+                reason,
+                where,
+            )
+
     def _beat(self, now: float) -> None:
+        if self._failures:
+            return  # the store is away: a heartbeat would only wait out the same retries
         for run_id, last in list(self._heartbeats.items()):
             if now - last >= self.heartbeat_interval:
                 try:
