@@ -103,6 +103,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     app.include_router(ui_router)
     api.add_schema_route(app)
+    _match_prefix_first(app)
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
@@ -191,6 +192,27 @@ def _unmap(engine: Any) -> None:
         dbapi_connection.execute("PRAGMA mmap_size = 0")
 
     engine.dispose()  # connections opened before (migration, crash check) reconnect without it
+
+
+def _match_prefix_first(app: FastAPI) -> None:
+    """Let each included router (the native API, the MLflow APIs) refuse a request outside its
+    prefix at once. FastAPI tries every route of every router in turn, and an MLflow log-batch
+    request spent ~0.3 ms matching against the native API's routes first."""
+    from starlette.routing import Match, get_route_path  # type: ignore[attr-defined]
+
+    for route in app.router.routes:
+        prefix = getattr(getattr(route, "include_context", None), "prefix", "")
+        if not prefix:
+            continue
+        original = route.matches
+
+        def matches(scope: Any, original: Any = original, prefix: str = prefix) -> Any:
+            path = get_route_path(scope)
+            if path == prefix or path.startswith(prefix + "/"):
+                return original(scope)
+            return Match.NONE, {}
+
+        route.matches = matches  # type: ignore[method-assign]
 
 
 def _auditor(app: FastAPI) -> Any:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from keel.clock import now_ms
 from keel.store import schema as t
-from keel.store.engine import translate_errors
+from keel.store.engine import translate_errors, write_transaction
 
 __all__ = ["AuditLog", "AuditProblem", "row_hash"]
 
@@ -39,10 +39,23 @@ class AuditProblem:
     message: str
 
 
+# built once: building statements costs more than running them on an append per request
+_INSERT = sa.insert(t.audit_log)
+_ADVANCE = (
+    sa.update(t.audit_head)
+    .where(t.audit_head.c.id == 1)
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
+
+
 class AuditLog:
     def __init__(self, engine: sa.Engine, url: str = "the metadata store"):
         self.engine = engine
         self.url = url
+        h = t.audit_head
+        query = sa.select(h.c.seq, h.c.hash).where(h.c.id == 1)
+        # other databases lock the head row; SQLite's BEGIN IMMEDIATE already holds the write lock
+        self._head_query = query if engine.dialect.name == "sqlite" else query.with_for_update()
 
     def append(
         self,
@@ -54,33 +67,18 @@ class AuditLog:
     ) -> int:
         """Add one entry; returns its sequence number."""
         text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), default=str)
-        h = t.audit_head
-        with translate_errors(self.url), self.engine.connect() as raw:
-            connection = raw.execution_options(keel_write=True)
-            with connection.begin():
-                query = sa.select(h.c.seq, h.c.hash).where(h.c.id == 1)
-                if self.engine.dialect.name != "sqlite":
-                    query = query.with_for_update()
-                head = connection.execute(query).first()
-                if head is None:  # a store made before the head row existed
-                    connection.execute(sa.insert(h).values(id=1, seq=0, hash=GENESIS))
-                    head = connection.execute(query).one()
-                seq, at = head.seq + 1, now_ms()
-                digest = row_hash(seq, at, actor, action, target, outcome, text, head.hash)
-                connection.execute(
-                    sa.insert(t.audit_log).values(
-                        seq=seq,
-                        at=at,
-                        actor=actor,
-                        action=action,
-                        target=target,
-                        outcome=outcome,
-                        detail=text,
-                        prev_hash=head.hash,
-                        hash=digest,
-                    )
-                )
-                connection.execute(sa.update(h).where(h.c.id == 1).values(seq=seq, hash=digest))
+        with write_transaction(self.engine, self.url) as connection:
+            head = connection.execute(self._head_query).first()
+            if head is None:  # a store made before the head row existed
+                connection.execute(sa.insert(t.audit_head).values(id=1, seq=0, hash=GENESIS))
+                head = connection.execute(self._head_query).one()
+            seq, at = head.seq + 1, now_ms()
+            digest = row_hash(seq, at, actor, action, target, outcome, text, head.hash)
+            row = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target}
+            connection.execute(
+                _INSERT, {**row, "outcome": outcome, "detail": text, "prev_hash": head.hash, "hash": digest}
+            )
+            connection.execute(_ADVANCE, {"new_seq": seq, "new_hash": digest})
         return int(seq)
 
     def count_recent(self, action: str, target: str, outcome: str, since_ms: int) -> int:

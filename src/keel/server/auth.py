@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from keel.clock import now_ms
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
 from keel.store import schema as t
-from keel.store.engine import translate_errors
+from keel.store.engine import translate_errors, write_transaction
 
 __all__ = ["SCOPES", "AuthStore", "Principal", "Scope", "TokenInfo", "scope_rank"]
 
@@ -118,6 +118,17 @@ def _hasher() -> Any:
     return PasswordHasher()
 
 
+# built once: every authenticated request runs them
+_TOKEN_QUERY = (
+    sa.select(t.api_tokens, t.users.c.name, t.users.c.is_admin, t.users.c.disabled_at)
+    .select_from(t.api_tokens.outerjoin(t.users, t.api_tokens.c.user_id == t.users.c.id))
+    .where(t.api_tokens.c.token_id == sa.bindparam("token_id"))
+)
+_ROLES_QUERY = sa.select(t.user_roles.c.project, t.user_roles.c.role).where(
+    t.user_roles.c.user_id == sa.bindparam("user_id")
+)
+
+
 class AuthStore:
     """Users, roles and tokens in the metadata database (tables from migration 0004)."""
 
@@ -130,10 +141,8 @@ class AuthStore:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with translate_errors(self.url), self.engine.connect() as raw:
-            connection = raw.execution_options(keel_write=True)
-            with connection.begin():
-                yield connection
+        with write_transaction(self.engine, self.url) as connection:
+            yield connection
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -283,13 +292,8 @@ class AuthStore:
         if parts is None:
             return None
         token_id, secret = parts
-        k, u = t.api_tokens, t.users
         with self._read() as c:
-            row = c.execute(
-                sa.select(k, u.c.name, u.c.is_admin, u.c.disabled_at)
-                .select_from(k.outerjoin(u, k.c.user_id == u.c.id))
-                .where(k.c.token_id == token_id)
-            ).first()
+            row = c.execute(_TOKEN_QUERY, {"token_id": token_id}).first()
             if row is None or row.kind not in kinds or row.revoked_at is not None:
                 return None
             if row.expires_at is not None and row.expires_at <= now_ms():
@@ -298,13 +302,7 @@ class AuthStore:
                 return None
             roles = {}
             if row.user_id is not None:
-                roles = dict(
-                    c.execute(
-                        sa.select(t.user_roles.c.project, t.user_roles.c.role).where(
-                            t.user_roles.c.user_id == row.user_id
-                        )
-                    ).all()
-                )
+                roles = dict(c.execute(_ROLES_QUERY, {"user_id": row.user_id}).all())
         if not self._verify(row.secret_hash, secret):
             return None
         return Principal(

@@ -26,8 +26,10 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from itertools import chain
 from typing import Any
 
+import orjson
 from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse
 
@@ -149,6 +151,52 @@ def error_response(exc: BaseException, state: Any = None) -> KeelJSONResponse:
     return KeelJSONResponse(error_body(status, message, kind, **fields), status_code=status, headers=headers)
 
 
+def _strict_depth(value: Any) -> int:
+    """Deepest nesting of a value parsed by orjson (whose strings are valid Unicode already),
+    level by level with C-level passes: a batch of a thousand flat records costs two."""
+    depth, level = 0, [value]
+    while True:
+        kinds = set(map(type, level))
+        if dict not in kinds and list not in kinds:
+            return depth
+        depth += 1
+        if kinds == {dict}:
+            level = list(chain.from_iterable(map(dict.values, level)))
+        elif kinds == {list}:
+            level = list(chain.from_iterable(level))
+        else:
+            level = list(
+                chain.from_iterable(
+                    node.values() if type(node) is dict else node
+                    for node in level
+                    if type(node) in (dict, list)
+                )
+            )
+
+
+#: a run of 19 digits or more may be an integer beyond 64 bits, which orjson reads as a float;
+#: found by mapping digits to "0" and the rest to " " (two C-level passes, ~30x a regex's speed)
+_DIGITS_ONLY = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def parse_json(body: bytes | bytearray) -> tuple[Any, int]:
+    """(value, nesting depth) of a JSON body. Strict JSON goes through orjson; what it refuses
+    (NaN and infinities as bare words, lone surrogates) and bodies that may hold integers beyond
+    64 bits (which orjson would read as floats) go through the standard parser, whose strings are
+    then checked. Raises ``ValueError``, ``RecursionError`` or ``UnicodeError`` for what neither
+    accepts."""
+    if _LONG_NUMBER not in body.translate(_DIGITS_ONLY):
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return value, _strict_depth(value)
+    value = json.loads(body)
+    return value, json_depth(value)
+
+
 def json_depth(value: Any) -> int:
     """Deepest nesting of lists/dicts in a parsed JSON value (iterative: no recursion limit).
     Raises ``UnicodeError`` on text that is not valid Unicode (JSON can carry lone surrogates,
@@ -260,15 +308,13 @@ class Guard:
         content_type = headers.get("content-type", "")
         if body and ("json" in content_type or not content_type):
             try:
-                parsed = json.loads(body)
+                parsed, depth = parse_json(body)
+            except UnicodeError:
+                await self._reply(scope, send, 400, "the JSON body holds text that is not valid Unicode")
+                return
             except (ValueError, RecursionError) as exc:
                 reason = "nests too deeply" if isinstance(exc, RecursionError) else f"is malformed ({exc})"
                 await self._reply(scope, send, 400, f"the JSON body {reason}")
-                return
-            try:
-                depth = json_depth(parsed)
-            except UnicodeError:
-                await self._reply(scope, send, 400, "the JSON body holds text that is not valid Unicode")
                 return
             if depth > self.config.max_json_depth:
                 await self._reply(

@@ -14,7 +14,7 @@ from keel.clock import now_ms
 from keel.errors import NotFoundError
 from keel.ids import check_run_id
 from keel.store import schema as t
-from keel.store.engine import translate_errors
+from keel.store.engine import translate_errors, write_transaction
 
 __all__ = ["SqlBase", "current_user", "insert_tags"]
 
@@ -30,10 +30,8 @@ class SqlBase:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
-        with translate_errors(self.url), self.engine.connect() as raw:
-            connection = raw.execution_options(keel_write=True)
-            with connection.begin():
-                yield connection
+        with write_transaction(self.engine, self.url) as connection:
+            yield connection
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:

@@ -17,7 +17,8 @@ from keel.server.mlflow import artifacts, experiments, logged_models, metrics, r
 __all__ = ["artifacts_router", "router"]
 
 router = APIRouter()
-for _part in (experiments, runs, metrics, logged_models, registry, artifacts):
+# routes are matched in order, one by one: the metric routes, which carry most requests, come first
+for _part in (metrics, runs, experiments, logged_models, registry, artifacts):
     router.include_router(_part.router)
 
 artifacts_router = artifacts.artifacts_router
