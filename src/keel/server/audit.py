@@ -3,8 +3,9 @@
 Every change made through the server, every permission change, login and denied request adds one
 row. A row's hash is the sha256 of its own fields and the previous row's hash, and the single
 ``audit_head`` row holds the newest sequence number and hash; appends lock that row, so concurrent
-workers extend one chain. Database triggers refuse UPDATE and DELETE on the log; someone who gets
-around them (or edits the file) breaks the chain, and :func:`verify` says where.
+workers extend one chain. Concurrent appends of one process share a transaction (group commit),
+each returning once its entry is committed. Database triggers refuse UPDATE and DELETE on the log;
+someone who gets around them (or edits the file) breaks the chain, and :func:`verify` says where.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +41,25 @@ class AuditProblem:
     message: str
 
 
+@dataclasses.dataclass
+class _Entry:
+    """An entry waiting for its group's transaction."""
+
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    seq: int = 0
+    done: bool = False
+    error: BaseException | None = None
+
+    def result(self) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.seq
+
+
 # built once: building statements costs more than running them on an append per request
 _INSERT = sa.insert(t.audit_log)
 _ADVANCE = (
@@ -56,6 +77,9 @@ class AuditLog:
         query = sa.select(h.c.seq, h.c.hash).where(h.c.id == 1)
         # other databases lock the head row; SQLite's BEGIN IMMEDIATE already holds the write lock
         self._head_query = query if engine.dialect.name == "sqlite" else query.with_for_update()
+        self._turn = threading.Condition()
+        self._queue: list[_Entry] = []
+        self._writing = False
 
     def append(
         self,
@@ -65,21 +89,56 @@ class AuditLog:
         outcome: str = "ok",
         detail: Mapping[str, Any] | None = None,
     ) -> int:
-        """Add one entry; returns its sequence number."""
+        """Add one entry; returns its sequence number once it is committed.
+
+        Concurrent callers share transactions (group commit): the first to find no write in
+        progress writes every entry queued so far in one transaction, the others wait for it. Each
+        caller still returns only after its own entry is committed."""
         text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), default=str)
+        entry = _Entry(actor, action, target, outcome, text)
+        with self._turn:
+            self._queue.append(entry)
+            while not entry.done:
+                if not self._writing:
+                    self._writing = True
+                    batch, self._queue = self._queue, []
+                    break
+                self._turn.wait()
+            else:
+                return entry.result()
+        try:
+            self._write(batch)
+        except BaseException as exc:
+            for queued in batch:
+                queued.error = exc
+            raise
+        finally:
+            with self._turn:
+                for queued in batch:
+                    queued.done = True
+                self._writing = False
+                self._turn.notify_all()
+        return entry.result()
+
+    def _write(self, batch: list[_Entry]) -> None:
         with write_transaction(self.engine, self.url) as connection:
             head = connection.execute(self._head_query).first()
             if head is None:  # a store made before the head row existed
                 connection.execute(sa.insert(t.audit_head).values(id=1, seq=0, hash=GENESIS))
                 head = connection.execute(self._head_query).one()
-            seq, at = head.seq + 1, now_ms()
-            digest = row_hash(seq, at, actor, action, target, outcome, text, head.hash)
-            row = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target}
-            connection.execute(
-                _INSERT, {**row, "outcome": outcome, "detail": text, "prev_hash": head.hash, "hash": digest}
-            )
-            connection.execute(_ADVANCE, {"new_seq": seq, "new_hash": digest})
-        return int(seq)
+            seq, previous, at = head.seq, head.hash, now_ms()
+            rows = []
+            for entry in batch:
+                seq += 1
+                digest = row_hash(
+                    seq, at, entry.actor, entry.action, entry.target, entry.outcome, entry.detail, previous
+                )
+                rows.append({"seq": seq, "at": at, "actor": entry.actor, "action": entry.action,
+                             "target": entry.target, "outcome": entry.outcome, "detail": entry.detail,
+                             "prev_hash": previous, "hash": digest})  # fmt: skip
+                entry.seq, previous = seq, digest
+            connection.execute(_INSERT, rows)
+            connection.execute(_ADVANCE, {"new_seq": seq, "new_hash": previous})
 
     def count_recent(self, action: str, target: str, outcome: str, since_ms: int) -> int:
         a = t.audit_log
