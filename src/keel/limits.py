@@ -4,6 +4,7 @@ never truncated. The numbers are documented in docs/concepts.md."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from keel.errors import InvalidInputError, LimitExceededError
 
@@ -15,6 +16,8 @@ __all__ = [
     "check_key",
     "check_param_value",
     "check_tag_value",
+    "clean_params",
+    "clean_tags",
     "to_float",
 ]
 
@@ -73,6 +76,16 @@ def check_param_value(key: str, value: object) -> str:
 
 def check_tag_value(key: str, value: object) -> str:
     return _check_value(key, value, MAX_TAG_VALUE_LENGTH, "tag")
+
+
+def clean_params(params: Mapping[str, object]) -> dict[str, str]:
+    """Params with checked keys and values, the values as the text the store keeps."""
+    return {check_key(k, "param key"): check_param_value(k, v) for k, v in params.items()}
+
+
+def clean_tags(tags: Mapping[str, object]) -> dict[str, str]:
+    """Tags with checked keys and values, the values as the text the store keeps."""
+    return {check_key(k, "tag key"): check_tag_value(k, v) for k, v in tags.items()}
 
 
 def to_float(key: str, value: object) -> float:

@@ -334,7 +334,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         if not params:
             return
-        clean = {limits.check_key(k, "param key"): limits.check_param_value(k, v) for k, v in params.items()}
+        clean = limits.clean_params(params)
         with self._write() as c:
             pk = self._run_pk(c, run_id)
             existing = dict(
@@ -363,7 +363,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
             self._set_tags(c, self._run_pk(c, run_id), tags)
 
     def _set_tags(self, c: sa.Connection, pk: int, tags: Mapping[str, Any]) -> None:
-        clean = {limits.check_key(k, "tag key"): limits.check_tag_value(k, v) for k, v in tags.items()}
+        clean = limits.clean_tags(tags)
         if not clean:
             return
         c.execute(sa.delete(t.tags).where(t.tags.c.run_pk == pk, t.tags.c.key.in_(list(clean))))

@@ -68,10 +68,7 @@ def insert_tags(
     c: sa.Connection, table: sa.Table, owner: Mapping[str, Any], tags: Mapping[str, Any] | None
 ) -> None:
     """Insert validated tags into a (owner..., key, value) tag table."""
-    rows = [
-        {**owner, "key": limits.check_key(k, "tag key"), "value": limits.check_tag_value(k, v)}
-        for k, v in (tags or {}).items()
-    ]
+    rows = [{**owner, "key": k, "value": v} for k, v in limits.clean_tags(tags or {}).items()]
     if rows:
         c.execute(sa.insert(table), rows)
 

@@ -314,15 +314,20 @@ class Client:
         return [self._log_file(run_id, path, name or path.name)]
 
     def _log_file(self, run_id: str, path: Path, name: str) -> Artifact:
-        check_artifact_name(name)
-        self._context.naming.validate("artifact", name)
-        sha, size = self._context.artifacts.put_file(path)
-        return self.store.record_artifact(run_id, name, sha, size, media_type(name))
+        return self._store_artifact(run_id, name, path)
 
     def log_bytes(self, run_id: str, data: bytes, name: str) -> Artifact:
+        return self._store_artifact(run_id, name, data)
+
+    def _store_artifact(self, run_id: str, name: str, source: Path | bytes) -> Artifact:
         check_artifact_name(name)
         self._context.naming.validate("artifact", name)
-        sha, size = self._context.artifacts.put_bytes(data)
+        return self._put_and_record(run_id, name, source)
+
+    def _put_and_record(self, run_id: str, name: str, source: Path | bytes) -> Artifact:
+        """Store the bytes (a file or in memory) and record them as artifact ``name`` of the run."""
+        blobs = self._context.artifacts
+        sha, size = blobs.put_bytes(source) if isinstance(source, bytes) else blobs.put_file(source)
         return self.store.record_artifact(run_id, name, sha, size, media_type(name))
 
     def log_text(self, run_id: str, text: str, name: str) -> Artifact:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ class Context:
     artifacts: ArtifactStore
     naming: NamingConvention
     _writer: Any = None
+    #: params the fluent API logged, per active run: a changed value is refused here, even while
+    #: the store is away and they wait in the outbox
+    logged_params: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def writer(self) -> Any:

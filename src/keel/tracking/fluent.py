@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import logging
 import os
 import signal
@@ -22,12 +23,12 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from keel import limits
-from keel.artifacts import check_artifact_name, media_type
+from keel.artifacts import media_type
 from keel.clock import now_ms
 from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
 from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
 from keel.ids import new_id
-from keel.tracking.client import Client, ModelInfo
+from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
 from keel.tracking.environment import entry_point, git_info
 from keel.tracking.outbox import Op
 
@@ -75,11 +76,10 @@ class _RunClient(Client):
         created at once has its real experiment id and name)."""
         writer = self._context.writer
         if not writer.outbox:
+            # one try unless patient: the writer retries queued changes on its own schedule
             try:
-                if not patient:  # one try: the writer retries queued changes on its own schedule
-                    with writer._single_try():
-                        return now()
-                return now()
+                with contextlib.nullcontext() if patient else writer._single_try():
+                    return now()
             except StoreUnavailableError as exc:
                 _warn_offline(self._context, exc)
         op, result = queue()
@@ -93,13 +93,13 @@ class _RunClient(Client):
         """Create a run; with the store away, choose its id here and queue its creation."""
         if name is not None:
             self._context.naming.validate("run", name)
-        clean = {limits.check_key(k, "tag key"): limits.check_tag_value(k, v) for k, v in tags.items()}
+        clean = limits.clean_tags(tags)
 
         def queue() -> tuple[Op, Run]:
             run_id, start = new_id(), now_ms()
             local = name
             if local is None and "{seq" not in (self._context.naming.rule("run").pattern or ""):
-                local = self._context.naming.generate("run", experiment=experiment or "default")
+                local = self._context.naming.generate("run", experiment=experiment or DEFAULT_EXPERIMENT)
             # a pattern with {seq} needs the store's count: the name is chosen when the run is sent
             rest = {k: v for k, v in fields.items() if k != "parent_run_id"}
             args = {
@@ -124,10 +124,10 @@ class _RunClient(Client):
         self._send(lambda: self.store.update_run(run_id, **changes), queue)
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        clean = {limits.check_key(k, "param key"): limits.check_param_value(k, v) for k, v in params.items()}
+        clean = limits.clean_params(params)
         if not clean:
             return
-        queued = self._queued_params.setdefault(run_id, {})
+        queued = self._context.logged_params.setdefault(run_id, {})
         for key, value in clean.items():
             if queued.get(key, value) != value:
                 raise ParamConflictError(
@@ -144,33 +144,23 @@ class _RunClient(Client):
         )
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        clean = {limits.check_key(k, "tag key"): limits.check_tag_value(k, v) for k, v in tags.items()}
+        clean = limits.clean_tags(tags)
         if clean:
             self._send(
                 lambda: self.store.set_tags(run_id, clean),
                 lambda: (Op("set_tags", run_id, {"tags": clean}), None),
             )
 
-    def _log_file(self, run_id: str, path: Path, name: str) -> Artifact:
-        check_artifact_name(name)
-        self._context.naming.validate("artifact", name)
-        return self._send(  # type: ignore[no-any-return]
-            lambda: Client._log_file(self, run_id, path, name),
-            lambda: self._queue_artifact(run_id, name, *self._context.writer.outbox.stage_file(path)),
-        )
+    def _put_and_record(self, run_id: str, name: str, source: Path | bytes) -> Artifact:
+        def queue() -> tuple[Op, Artifact]:
+            # a copy of the bytes waits with the change: the script may delete or rewrite its file
+            blob, sha, size = self._context.writer.outbox.stage(source)
+            kind = media_type(name)
+            op = Op("artifact", run_id, {"name": name, "sha256": sha, "media_type": kind}, blob=blob)
+            return op, Artifact(run_id, name, sha, size, kind, now_ms())
 
-    def log_bytes(self, run_id: str, data: bytes, name: str) -> Artifact:
-        check_artifact_name(name)
-        self._context.naming.validate("artifact", name)
-        return self._send(  # type: ignore[no-any-return]
-            lambda: Client.log_bytes(self, run_id, data, name),
-            lambda: self._queue_artifact(run_id, name, *self._context.writer.outbox.stage_bytes(data)),
-        )
-
-    def _queue_artifact(self, run_id: str, name: str, blob: str, sha: str, size: int) -> tuple[Op, Artifact]:
-        kind = media_type(name)
-        op = Op("artifact", run_id, {"name": name, "sha256": sha, "media_type": kind}, blob=blob)
-        return op, Artifact(run_id, name, sha, size, kind, now_ms())
+        artifact: Artifact = self._send(lambda: Client._put_and_record(self, run_id, name, source), queue)
+        return artifact
 
     def _record_dataset(self, run_id: str, info: dict[str, Any], context: str) -> Dataset:
         def queue() -> tuple[Op, Dataset]:
@@ -191,11 +181,6 @@ class _RunClient(Client):
             lambda: Client.register_model(self, source, name, description, tags),
             lambda: (Op("register", run_id, args), None),
         )
-
-    @property
-    def _queued_params(self) -> dict[str, dict[str, str]]:
-        # params this process logged, per run: a conflict is caught here even while they are queued
-        return self._context.__dict__.setdefault("_fluent_params", {})  # type: ignore[no-any-return]
 
 
 def _local_run(run_id: str, name: str, start: int, tags: Mapping[str, str], **fields: Any) -> Run:
@@ -317,7 +302,7 @@ class ActiveRun:
             cost_usd=cost.total_usd if cost else None,
             cost_detail=cost.as_dict() if cost else None,
         )
-        self.client._queued_params.pop(self.run_id, None)
+        self.client._context.logged_params.pop(self.run_id, None)
         if self._writer.offline and self._writer.waiting:
             log.warning(
                 "keel: run %s ended while the store %s is away; what it logged waits in %s and is sent "

@@ -67,6 +67,12 @@ class Op:
         return cls(data["kind"], data["run"], data["args"], data.get("blob"), data["id"])
 
 
+def _blocks(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while block := source.read(_BLOCK):
+            yield block
+
+
 def _read_ops(path: Path) -> Iterator[Op]:
     for payload in read_frames(path, _MAGIC):
         try:
@@ -113,30 +119,22 @@ class Outbox:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-    def stage_file(self, path: str | os.PathLike[str]) -> tuple[str, str, int]:
-        """Copy a file into the outbox, hashing it on the way: (blob name, sha256, size)."""
+    def stage(self, source: str | os.PathLike[str] | bytes) -> tuple[str, str, int]:
+        """Copy a file's bytes (or bytes in memory) into the outbox, hashing them on the way:
+        (blob name, sha256, size)."""
         name = new_id()
         self.blobs.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        target = self.blobs / name
-        with open(path, "rb") as source, open(target, "wb") as out:
-            while block := source.read(_BLOCK):
+        with open(self.blobs / name, "wb") as out:
+            blocks = [source] if isinstance(source, bytes) else _blocks(source)
+            for block in blocks:
                 digest.update(block)
                 out.write(block)
                 size += len(block)
             out.flush()
             os.fsync(out.fileno())
         return name, digest.hexdigest(), size
-
-    def stage_bytes(self, data: bytes) -> tuple[str, str, int]:
-        name = new_id()
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        with open(self.blobs / name, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        return name, hashlib.sha256(data).hexdigest(), len(data)
 
     # -- draining ------------------------------------------------------------------------------
     def drain(self, context: Any) -> bool:
@@ -197,18 +195,11 @@ def apply_op(context: Any, op: Op, blobs: Path) -> None:
     if op.kind == "create_run":
         from keel.tracking.client import Client
 
-        client = Client.for_context(context)
-        experiment_id = client.experiment_id(args["experiment"])
-        name = args["name"]
-        if name is None:
-            experiment = client.get_experiment(experiment_id)
-            seq = store.count_runs(experiment_id) + 1
-            name = context.naming.generate("run", experiment=experiment.name, seq=seq)
         fields = {k: v for k, v in args["fields"].items() if v is not None}
-        try:
-            store.create_run(
-                experiment_id, name, tags=args.get("tags"), parent_run_id=args.get("parent_run_id"),
-                run_id=op.run_id, **fields,
+        try:  # a name left to the store's count ({seq}) is chosen here
+            Client.for_context(context).create_run(
+                args["experiment"], args["name"], tags=args.get("tags"),
+                parent_run_id=args.get("parent_run_id"), run_id=op.run_id, **fields,
             )  # fmt: skip
         except ConflictError:
             store.get_run(op.run_id)  # an earlier try went through; anything else is a real conflict

@@ -26,7 +26,7 @@ from pathlib import Path
 from keel.ids import new_id
 from keel.store.metrics import Chunk
 
-__all__ = ["Spool", "SpoolRecord", "adopt_spools", "replay_spools", "spool_prefix"]
+__all__ = ["Spool", "SpoolRecord", "adopt_spools", "spool_prefix"]
 
 log = logging.getLogger("keel.spool")
 
@@ -166,19 +166,3 @@ def adopt_spools(directory: Path, store_url: str) -> Iterator[SpoolRecord]:
     removed once the caller has taken every record of it (and written them to its own spool)."""
     for path in orphaned(directory, f"{spool_prefix(store_url)}-*.spool"):
         yield from read_records(path)
-
-
-def replay_spools(directory: Path, store: object) -> int:
-    """Commit what dead processes left in their spools for ``store``; return the points recovered."""
-    from keel.errors import NotFoundError
-
-    recovered = 0
-    for record in adopt_spools(directory, store.url):  # type: ignore[attr-defined]
-        try:
-            if store.write_metric_batch(record.batch_id, record.run_id, record.chunks):  # type: ignore[attr-defined]
-                recovered += record.points
-        except NotFoundError:
-            log.warning("spool: run %s no longer exists; %d points dropped", record.run_id, record.points)
-    if recovered:
-        log.info("recovered %d metric points from spools of processes that died", recovered)
-    return recovered

@@ -132,7 +132,7 @@ class MetricWriter:
             self._wake.set()
             while not self._done.wait_for(lambda: self._completed >= target, 0.25):
                 waited = time.monotonic() - started
-                if waited >= timeout or (self._failures and waited >= self.offline_wait):
+                if waited >= timeout or (self.offline and waited >= self.offline_wait):
                     return False  # the store is away: the rest stays spooled and queued
             return True
 
