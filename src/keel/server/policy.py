@@ -116,6 +116,17 @@ def request_value(request: Request, *names: str) -> Any:
 
 
 # -- resolvers -------------------------------------------------------------------------------
+#: ids remembered per lookup cache; past it the cache starts afresh (the answers never change)
+MAX_REMEMBERED = 100_000
+
+
+def remember(cache: dict[str, str], lock: threading.Lock, key: str, project: str) -> None:
+    with lock:
+        if len(cache) > MAX_REMEMBERED:
+            cache.clear()
+        cache[key] = project
+
+
 class ProjectLookup:
     """Run and experiment ids to project names, remembered (they never change)."""
 
@@ -136,10 +147,7 @@ class ProjectLookup:
             with self.engine.connect() as c:
                 found = c.execute(query).scalar()
             if found is not None:
-                with self._lock:
-                    if len(self._runs) > 100_000:
-                        self._runs.clear()
-                    self._runs[run_id] = found
+                remember(self._runs, self._lock, run_id, found)
         return found
 
     def of_experiment(self, experiment_id: str) -> str | None:
@@ -159,8 +167,7 @@ class ProjectLookup:
             with self.engine.connect() as c:
                 found = c.execute(query).scalar()
             if found is not None:
-                with self._lock:
-                    self._experiments[str(experiment_id)] = found
+                remember(self._experiments, self._lock, str(experiment_id), found)
         return found
 
 

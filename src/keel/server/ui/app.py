@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
+from keel.server.policy import remember
 from keel.server.ui.routes import PAGE_CSP, PREFIX, SECURITY_HEADERS, router
 
 __all__ = ["PAGE_CSP", "SECURITY_HEADERS", "StoreProjects", "create_ui_app", "serve_ui"]
@@ -46,10 +47,7 @@ class StoreProjects:
                 found = self.store.get_experiment(run.experiment_id).project
             except KeelError:
                 return None
-            with self._lock:
-                if len(self._runs) > 100_000:
-                    self._runs.clear()
-                self._runs[run_id] = found
+            remember(self._runs, self._lock, run_id, found)
         return found
 
     def of_experiment(self, experiment_id: str) -> str | None:
