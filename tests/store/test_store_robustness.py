@@ -52,3 +52,16 @@ def test_a_pipeline_run_is_deleted_with_its_run(sql):
     with pytest.raises(NotFoundError):
         sql.get_pipeline_run(pipeline_run)
     assert sql.lookup_step_cache([key]) == {}
+
+
+def test_a_file_uri_database_creates_no_folder_in_the_working_directory(tmp_path, monkeypatch):
+    """``sqlite:///file:/abs/path?uri=true`` names a database; it once made ``./file:/abs`` folders."""
+    from keel.store.sql import SqlStore
+
+    db = tmp_path / "keel.db"
+    SqlStore(f"sqlite:///{db}")  # creates the database
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    SqlStore(f"sqlite:///file:{db}?mode=ro&uri=true", crash_check=False)
+    assert list(cwd.iterdir()) == []

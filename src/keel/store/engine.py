@@ -37,8 +37,10 @@ def normalize_url(url: str) -> str:
 def create_engine(url: str) -> sa.Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
+        parsed = sa.engine.make_url(url)
+        path = parsed.database
+        # a `file:` URI (uri=true) names an existing database, often read-only: never a folder to create
+        if path and path != ":memory:" and parsed.query.get("uri") != "true":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
