@@ -468,7 +468,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
                 .where(mc.c.run_pk == pk, mc.c.key == key)
                 .order_by(mc.c.id)
             ).all()
-        steps, stamps, values = join_chunks([tuple(r) for r in rows])  # type: ignore[misc]
+        steps, stamps, values = join_chunks([tuple(r) for r in rows])
         if max_points is not None:
             if max_points < 4:
                 raise InvalidInputError("max_points must be at least 4 (first, min, max and last)")
