@@ -514,6 +514,53 @@ class RestStore:
         path = f"{self._model(name)}/aliases/{self._q(alias)}"
         return record_from_json(e.ModelVersion, self._json("GET", path, params={"project": project}))
 
+    # -- changes after creation: the native API does not offer them ------------------------------
+    def _not_offered(self, method: str) -> errors.StoreError:
+        return errors.StoreError(
+            f"Store.{method} is not offered by a keel server's /api/v1 ({self.url}); call it on a store "
+            "opened with the server's database URL, or use the server's MLflow-compatible API "
+            "(/api/2.0/mlflow), which offers it"
+        )
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        raise self._not_offered("rename_experiment")
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        raise self._not_offered("set_experiment_tag")
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        raise self._not_offered("delete_experiment_tag")
+
+    def update_registered_model(
+        self, name: str, *, description: str | None, project: str = "default"
+    ) -> None:
+        raise self._not_offered("update_registered_model")
+
+    def rename_registered_model(self, name: str, new_name: str, *, project: str = "default") -> None:
+        raise self._not_offered("rename_registered_model")
+
+    def delete_registered_model(self, name: str, *, project: str = "default") -> None:
+        raise self._not_offered("delete_registered_model")
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, *, project: str = "default") -> None:
+        raise self._not_offered("set_registered_model_tag")
+
+    def delete_registered_model_tag(self, name: str, key: str, *, project: str = "default") -> None:
+        raise self._not_offered("delete_registered_model_tag")
+
+    def update_model_version(
+        self, name: str, version: int, *, description: str | None, project: str = "default"
+    ) -> None:
+        raise self._not_offered("update_model_version")
+
+    def delete_model_version(self, name: str, version: int, *, project: str = "default") -> None:
+        raise self._not_offered("delete_model_version")
+
+    def delete_model_version_tag(
+        self, name: str, version: int, key: str, *, project: str = "default"
+    ) -> None:
+        raise self._not_offered("delete_model_version_tag")
+
     # -- pipelines -----------------------------------------------------------------------------
     def create_pipeline_run(
         self,
