@@ -185,6 +185,17 @@ class RestStore:
             "check that `keel server` runs there. Logged metrics wait in the local spool."
         )
 
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str) -> Iterator[Any]:
+        """One request whose body is read as it arrives (artifact downloads), tried once: a
+        retry could not replay what the caller already consumed. An error status raises the keel
+        error it stands for."""
+        with self._http.stream(method, path) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            yield response
+
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
         return json.loads(response.content) if response.content else None
