@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from keel.artifacts.base import BlobServer
-from keel.artifacts.store import check_sha256, sha256_file
 from keel.errors import ArtifactCorruptedError, ArtifactError, NotFoundError
+from keel.hashing import check_sha256, sha256_file
 
 __all__ = ["RemoteArtifactStore"]
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from keel import entities as e
 from keel import errors
+from keel.hashing import check_sha256
 from keel.ids import new_id
 from keel.store.metrics import Chunk
 from keel.store.wire import chunk_to_json, history_from_json, record_from_json, to_json
@@ -389,8 +390,6 @@ class RestStore:
             self.request("POST", f"/runs/{self._q(run_id)}/inputs", body=body)
 
     def step_uses(self, sha256: str) -> list[e.StepUse]:
-        from keel.artifacts.store import check_sha256
-
         return [
             record_from_json(e.StepUse, found)
             for found in self._json("GET", f"/lineage/{check_sha256(sha256)}/steps")
@@ -434,8 +433,6 @@ class RestStore:
         return [record_from_json(e.LineageEdge, x) for x in found]
 
     def lineage(self, sha256: str) -> list[e.LineageEdge]:
-        from keel.artifacts.store import check_sha256
-
         found = self._json("GET", f"/lineage/{check_sha256(sha256)}")
         return [record_from_json(e.LineageEdge, x) for x in found]
 
