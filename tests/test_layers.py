@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import os
+import pkgutil
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import keel
@@ -53,3 +56,12 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "keel.store is not allowed to import keel.tracking" in result.stdout
     assert "keel.store.base -> keel.tracking.client" in result.stdout
+
+
+def test_every_top_level_module_has_a_layer():
+    """A module or package the layers contract does not list is unconstrained: place each new one."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    listed = {name.strip("() ") for layer in layers["layers"] for name in re.split(r"[|:]", layer)}
+    present = {module.name for module in pkgutil.iter_modules([str(PACKAGE)])}
+    assert present - listed == set(), "add these to a layer in pyproject.toml [tool.importlinter]"
