@@ -188,6 +188,18 @@ class ArtifactStore:
             return Path(key).is_file()
         return bool(self.fs.exists(key))
 
+    def size(self, sha256: str) -> int | None:
+        """The stored blob's size in bytes, or None when it is not there (or cannot be asked)."""
+        if not self.exists(sha256):
+            return None
+        key = self._key(sha256)
+        try:
+            if self._local is not None:
+                return os.path.getsize(key)
+            return int(self.fs.size(key))
+        except (OSError, TypeError, ValueError):
+            return None
+
     def read_bytes(self, sha256: str) -> bytes:
         """The blob's bytes, checked against its hash."""
         key = self._key(sha256)
