@@ -54,7 +54,7 @@ class StoreSink:
     def __init__(self, client: Any, run_id: str, cache_dir: Path | None = None):
         self.client = client
         self.run_id = run_id
-        self.artifacts: BlobStore = client._context.artifacts
+        self.artifacts: BlobStore = client.artifacts
         self.cache_dir = cache_dir or client._context.keel_dir / "cache" / "outputs"
         #: where large outputs are written before they are stored (a rename away from the store)
         self.scratch = self.artifacts.scratch
