@@ -9,7 +9,7 @@ export UV_LINK_MODE := copy
 help:
 	@echo "make demo   set up a virtualenv and run 'keel quickstart'"
 	@echo "make test   install the dev dependencies and run the whole test suite"
-	@echo "make check  lint (ruff) and type-check (mypy)"
+	@echo "make check  lint (ruff), type-check (mypy) and check the layer contracts (lint-imports)"
 	@echo "make bench  run the benchmarks against the peers (writes docs/benchmarks.md)"
 	@echo "make docs   regenerate docs/cli.md from the CLI's --help"
 
@@ -42,6 +42,7 @@ check: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -125,6 +125,13 @@ def test_put_bytes_returns_sha_and_size_and_uses_the_two_level_layout(backend: B
     assert backend.store.exists(digest)
 
 
+def test_size_of_a_stored_blob_and_none_for_a_missing_one(backend: Backend) -> None:
+    """The server checks recorded sizes against this (no reaching into the store's keys)."""
+    digest, size = backend.store.put_bytes(b"twelve bytes")
+    assert backend.store.size(digest) == size == 12
+    assert backend.store.size(sha(b"never stored")) is None
+
+
 def test_put_file_returns_sha_and_size(backend: Backend, tmp_path: Path) -> None:
     data = os.urandom(3 * (1 << 20) + 17)  # several read blocks, not a multiple of the block size
     source = tmp_path / "weights.bin"

@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 def local_ray():
     ray = pytest.importorskip("ray", reason="the Ray executor needs keel[ray]")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from keel.pipelines.ray_executor import connect
+    from keel.cluster import connect_ray
 
-    connect()
+    connect_ray()
     yield
     ray.shutdown()
 

@@ -53,6 +53,19 @@ def test_log_artifact_of_a_file_uses_its_name_and_records_sha_and_size(project: 
     assert len([p for p in (project / ".keel" / "artifacts").rglob("*") if p.is_file()]) == 1
 
 
+def test_client_gets_one_artifact_by_name_and_offers_its_artifact_store(project: Path) -> None:
+    """What pipelines and the CLI use instead of the client's private context."""
+    with keel.start_run(system_metrics=False) as run:
+        keel.log_text("hello", "notes/a.txt")
+        keel.log_text("other", "notes/a.txt.bak")
+    client = keel.Client()
+    found = client.get_artifact(run.run_id, "notes/a.txt")  # an exact name, not a prefix
+    assert (found.name, found.sha256) == ("notes/a.txt", sha(b"hello"))
+    assert client.artifacts.read_bytes(found.sha256) == b"hello"
+    with pytest.raises(NotFoundError, match="has no artifact 'notes'"):
+        client.get_artifact(run.run_id, "notes")
+
+
 def test_log_artifact_of_a_folder_prefixes_names_with_the_folder_name(folder: Path) -> None:
     with keel.start_run(system_metrics=False) as run:
         logged = keel.log_artifact(folder)

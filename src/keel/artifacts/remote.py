@@ -3,8 +3,8 @@
 Clients whose tracking URI is a keel server store and read blobs with it instead of touching the
 server's storage: uploads are streamed to ``PUT /api/v1/artifacts/{sha256}`` (the server hashes
 them again and refuses a mismatch), downloads are streamed to a temporary file and checked against
-the hash before they appear at their destination. It offers the methods of
-:class:`~keel.artifacts.store.ArtifactStore` that clients use.
+the hash before they appear at their destination. It offers the
+:class:`~keel.artifacts.base.BlobStore` protocol.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keel.artifacts.store import check_sha256, sha256_file
+from keel.artifacts.base import BlobServer
 from keel.errors import ArtifactCorruptedError, ArtifactError, NotFoundError
+from keel.hashing import check_sha256, sha256_file
 
 __all__ = ["RemoteArtifactStore"]
 
@@ -25,8 +26,8 @@ _BLOCK = 1 << 20
 
 
 class RemoteArtifactStore:
-    def __init__(self, store: Any):
-        #: the RestStore whose server holds the bytes (its retries and credentials are reused)
+    def __init__(self, store: BlobServer):
+        #: the server connection (a RestStore) that holds the bytes: its retries and credentials are reused
         self.store = store
         self.uri = f"{store.url}/api/v1/artifacts"
         self.root = self.uri
@@ -95,12 +96,7 @@ class RemoteArtifactStore:
             digest = hashlib.sha256()
             with os.fdopen(fd, "wb") as out:
                 try:
-                    with self.store._http.stream("GET", f"/artifacts/{sha256}") as response:
-                        if response.status_code >= 400:
-                            response.read()
-                            from keel.store.rest import _error
-
-                            raise _error(response)
+                    with self.store.stream("GET", f"/artifacts/{sha256}") as response:
                         for block in response.iter_bytes(_BLOCK):
                             digest.update(block)
                             out.write(block)

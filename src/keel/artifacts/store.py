@@ -18,24 +18,14 @@ from typing import Any
 from keel.errors import (
     ArtifactCorruptedError,
     ArtifactError,
-    InvalidInputError,
     MissingDependencyError,
     NotFoundError,
 )
+from keel.hashing import check_sha256, sha256_file
 
-__all__ = ["ArtifactStore", "check_sha256", "sha256_file"]
+__all__ = ["ArtifactStore"]
 
 _BLOCK = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 def _linked(source: str, target: str) -> bool:
@@ -48,13 +38,6 @@ def _linked(source: str, target: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def check_sha256(sha256: str) -> str:
-    """``sha256`` if it is one (64 lowercase hex characters); InvalidInputError otherwise."""
-    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise InvalidInputError(f"{sha256!r} is not a sha256 (64 lowercase hex characters)")
-    return sha256
 
 
 class ArtifactStore:
@@ -204,6 +187,18 @@ class ArtifactStore:
         if self._local is not None:
             return Path(key).is_file()
         return bool(self.fs.exists(key))
+
+    def size(self, sha256: str) -> int | None:
+        """The stored blob's size in bytes, or None when it is not there (or cannot be asked)."""
+        if not self.exists(sha256):
+            return None
+        key = self._key(sha256)
+        try:
+            if self._local is not None:
+                return os.path.getsize(key)
+            return int(self.fs.size(key))
+        except (OSError, TypeError, ValueError):
+            return None
 
     def read_bytes(self, sha256: str) -> bytes:
         """The blob's bytes, checked against its hash."""

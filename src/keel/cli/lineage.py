@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from keel.cli._output import format_time, handle_errors, print_json, table
+
+if TYPE_CHECKING:
+    from keel.tracking.client import Client
 
 app = typer.Typer(
     help="Follow lineage: artifacts to the runs and pipeline steps around them, datasets to models.",
@@ -13,11 +18,11 @@ app = typer.Typer(
 )
 
 
-def _sha(client: object, reference: str) -> str:
+def _sha(client: Client, reference: str) -> str:
     """A full sha256, or RUN:NAME (run id or unique prefix, artifact name) resolved to one."""
     if ":" in reference:
         run, _, name = reference.partition(":")
-        return str(client._artifact(client.resolve_run_id(run), name).sha256)  # type: ignore[attr-defined]
+        return client.get_artifact(client.resolve_run_id(run), name).sha256
     return reference
 
 

@@ -206,7 +206,7 @@ def split(frame: Any, test_size: float = 0.25, seed: int = 42) -> tuple[Any, Any
             random_state=seed,
             stratify=target,
         )
-    )  # type: ignore[return-value]
+    )
 
 
 @step
@@ -317,7 +317,7 @@ def run_quickstart(
                 "version": registered["version"],
                 "champion_run_id": registered["champion_run_id"],
                 "runs": results,
-                "pipeline_run_id": outcome.pipeline_run_id,  # type: ignore[attr-defined]
+                "pipeline_run_id": outcome.pipeline_run_id,
                 "cached_steps": cached,
             }
         )
@@ -346,11 +346,11 @@ def run_quickstart(
         out.print(
             f"nothing changed: all {cached} steps came from the cache "
             f"(pipeline run {outcome.pipeline_run_id})."
-        )  # type: ignore[attr-defined]
+        )
     out.print(f"{model_name} version {registered['version']} is @champion ({registered['champion']}). Next:")
     out.print(f"  keel runs compare {' '.join(r['run_id'][:8] for r in results[:2])}")
     out.print(f"  keel models show {model_name}")
-    out.print(f"  keel pipeline show {outcome.pipeline_run_id}")  # type: ignore[attr-defined]
+    out.print(f"  keel pipeline show {outcome.pipeline_run_id}")
     out.print("  keel ui                      # look at the runs, charts, data validation and pipeline")
     out.print(f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"")
     return results

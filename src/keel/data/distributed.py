@@ -44,7 +44,7 @@ def scan_on_ray(run: _Run, *, num_cpus: float = 1) -> dict[str, Any]:
     """The fused scan's values, computed as one Ray task per partition plus a driver scan if needed."""
     import polars as pl
 
-    from keel.pipelines.ray_executor import connect
+    from keel.cluster import connect_ray
 
     partitions = run.source.partitions()
     part_columns = set(partitions[0].schema()) if len(partitions) > 1 else set(run.schema)
@@ -92,7 +92,7 @@ def scan_on_ray(run: _Run, *, num_cpus: float = 1) -> dict[str, Any]:
         else:
             central.extend(compiled)
 
-    ray = connect()
+    ray = connect_ray()
     task = ray.remote(num_cpus=num_cpus, max_retries=0)(_partial_scan)
     try:
         rows = ray.get([task.remote(part, partial) for part in partitions])

@@ -26,14 +26,14 @@ def profile_on_ray(
     num_cpus: float = 1,
 ) -> Profile:
     """Profile each partition of ``data`` (a folder, glob or list of files) in a Ray task and merge them."""
+    from keel.cluster import connect_ray
     from keel.data.sources import open_source
-    from keel.pipelines.ray_executor import connect
 
     source = open_source(data, name=name)
     partitions = source.partitions()
     # hive partition columns (day=1/...) exist for the folder, not inside each file: default to the file's
     selected = list(columns) if columns is not None else list(partitions[0].schema())
-    ray = connect()
+    ray = connect_ray()
     task = ray.remote(num_cpus=num_cpus, max_retries=0)(_profile_partition)
     parts = ray.get([task.remote(part, selected) for part in partitions])
     profiles = [

@@ -107,7 +107,7 @@ class Node:
     def call_arguments(self, resolve: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Positional and keyword arguments for the step function, placeholders resolved."""
         resolved = {name: replace_outputs(value, resolve) for name, value in self.arguments.items()}
-        bound = inspect.BoundArguments(self.step.signature, resolved)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.step.signature, resolved)
         return bound.args, bound.kwargs
 
 

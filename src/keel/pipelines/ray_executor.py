@@ -8,39 +8,17 @@ started bound to 127.0.0.1 with the dashboard off.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from keel.errors import MissingDependencyError
+from keel.cluster import connect_ray
 from keel.pipelines.runner import Frontier
 from keel.pipelines.runtime import Attempt, execute
 
 if TYPE_CHECKING:
     from keel.pipelines.graph import Node
 
-__all__ = ["connect", "run_on_ray", "task_options"]
-
-
-def connect() -> Any:
-    """The ``ray`` module, initialised (once) against ``RAY_ADDRESS`` or a local instance."""
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError("ray", "ray", "The Ray executor") from None
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(
-                address="local",
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                log_to_driver=False,
-                configure_logging=False,
-            )
-    return ray
+__all__ = ["run_on_ray", "task_options"]
 
 
 def task_options(resources: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +36,7 @@ def task_options(resources: dict[str, Any]) -> dict[str, Any]:
 
 def run_on_ray(run: Any, order: list[Node], backoff: float) -> None:
     """Schedule ``order`` on Ray as dependencies complete; results settle through ``run.finish``."""
-    ray = connect()
+    ray = connect_ray()
     remote_execute = ray.remote(execute)
     nodes = run.graph.nodes
     frontier = Frontier(run, order)

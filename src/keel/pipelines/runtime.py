@@ -141,6 +141,6 @@ def cache_parts(
 
 def default_environment() -> dict[str, Any]:
     """What a cache key records about the environment by default: Python and keel versions."""
-    from keel import __version__
+    from keel._version import __version__
 
     return {"python": f"{sys.version_info.major}.{sys.version_info.minor}", "keel": __version__}

@@ -106,7 +106,7 @@ class Step:
         else:
             names = ("output",)
         self.output_names: tuple[str, ...] = names
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @property
     def multiple_outputs(self) -> bool:
@@ -248,7 +248,7 @@ class Pipeline:
         self.fn = fn
         self.name = name or fn.__name__
         self.signature = inspect.signature(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"

@@ -24,7 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-from keel.artifacts import ArtifactStore, safe_destination
+from keel.artifacts import safe_destination
+from keel.artifacts.base import BlobStore
 from keel.entities import StepRun
 from keel.pipelines.graph import Graph
 from keel.pipelines.runner import RunResult, output_entries, run_graph
@@ -53,7 +54,7 @@ class StoreSink:
     def __init__(self, client: Any, run_id: str, cache_dir: Path | None = None):
         self.client = client
         self.run_id = run_id
-        self.artifacts: ArtifactStore = client._context.artifacts
+        self.artifacts: BlobStore = client.artifacts
         self.cache_dir = cache_dir or client._context.keel_dir / "cache" / "outputs"
         #: where large outputs are written before they are stored (a rename away from the store)
         self.scratch = self.artifacts.scratch

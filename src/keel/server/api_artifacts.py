@@ -29,22 +29,9 @@ router = APIRouter(tags=["artifacts"], route_class=KeelRoute)
 SHA256 = Path(pattern="^[0-9a-f]{64}$", description="the blob's sha256 in lowercase hex")
 
 
-def blob_size(artifacts: Any, sha256: str) -> int | None:
-    """Size of a stored blob in bytes, or None when it is not there."""
-    if not artifacts.exists(sha256):
-        return None
-    key = artifacts._key(sha256)
-    try:
-        if artifacts.fs is None:
-            return os.path.getsize(key)
-        return int(artifacts.fs.size(key))
-    except (OSError, TypeError, ValueError):
-        return None
-
-
 def check_blob(request: Request, sha256: str, size: int | None = None) -> None:
     """Refuse a record that points at bytes the server does not hold (or with a wrong size)."""
-    actual = blob_size(get_artifacts(request), sha256)
+    actual = get_artifacts(request).size(sha256)
     if actual is None:
         raise InvalidInputError(
             f"artifact blob {sha256} is not on the server; upload it first (PUT /api/v1/artifacts/{sha256})"

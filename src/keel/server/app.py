@@ -146,7 +146,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return error_response(exc)  # uvicorn logs the traceback: this is a bug in keel
 
     check_policies(app.routes)
-    app.add_middleware(Guard, config=config, audit=_auditor(app))  # type: ignore[arg-type]
+    app.add_middleware(Guard, config=config, audit=_auditor(app))
     return app
 
 

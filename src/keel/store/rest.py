@@ -25,6 +25,7 @@ from typing import Any
 
 from keel import entities as e
 from keel import errors
+from keel.hashing import check_sha256
 from keel.ids import new_id
 from keel.store.metrics import Chunk
 from keel.store.wire import chunk_to_json, history_from_json, record_from_json, to_json
@@ -184,6 +185,17 @@ class RestStore:
             f"keel server {self.url} is unreachable ({last}) after {attempt + 1} tries; "
             "check that `keel server` runs there. Logged metrics wait in the local spool."
         )
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str) -> Iterator[Any]:
+        """One request whose body is read as it arrives (artifact downloads), tried once: a
+        retry could not replay what the caller already consumed. An error status raises the keel
+        error it stands for."""
+        with self._http.stream(method, path) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            yield response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -378,8 +390,6 @@ class RestStore:
             self.request("POST", f"/runs/{self._q(run_id)}/inputs", body=body)
 
     def step_uses(self, sha256: str) -> list[e.StepUse]:
-        from keel.artifacts.store import check_sha256
-
         return [
             record_from_json(e.StepUse, found)
             for found in self._json("GET", f"/lineage/{check_sha256(sha256)}/steps")
@@ -423,8 +433,6 @@ class RestStore:
         return [record_from_json(e.LineageEdge, x) for x in found]
 
     def lineage(self, sha256: str) -> list[e.LineageEdge]:
-        from keel.artifacts.store import check_sha256
-
         found = self._json("GET", f"/lineage/{check_sha256(sha256)}")
         return [record_from_json(e.LineageEdge, x) for x in found]
 
@@ -513,6 +521,53 @@ class RestStore:
     ) -> e.ModelVersion:
         path = f"{self._model(name)}/aliases/{self._q(alias)}"
         return record_from_json(e.ModelVersion, self._json("GET", path, params={"project": project}))
+
+    # -- changes after creation: the native API does not offer them ------------------------------
+    def _not_offered(self, method: str) -> errors.StoreError:
+        return errors.StoreError(
+            f"Store.{method} is not offered by a keel server's /api/v1 ({self.url}); call it on a store "
+            "opened with the server's database URL, or use the server's MLflow-compatible API "
+            "(/api/2.0/mlflow), which offers it"
+        )
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        raise self._not_offered("rename_experiment")
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        raise self._not_offered("set_experiment_tag")
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        raise self._not_offered("delete_experiment_tag")
+
+    def update_registered_model(
+        self, name: str, *, description: str | None, project: str = "default"
+    ) -> None:
+        raise self._not_offered("update_registered_model")
+
+    def rename_registered_model(self, name: str, new_name: str, *, project: str = "default") -> None:
+        raise self._not_offered("rename_registered_model")
+
+    def delete_registered_model(self, name: str, *, project: str = "default") -> None:
+        raise self._not_offered("delete_registered_model")
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, *, project: str = "default") -> None:
+        raise self._not_offered("set_registered_model_tag")
+
+    def delete_registered_model_tag(self, name: str, key: str, *, project: str = "default") -> None:
+        raise self._not_offered("delete_registered_model_tag")
+
+    def update_model_version(
+        self, name: str, version: int, *, description: str | None, project: str = "default"
+    ) -> None:
+        raise self._not_offered("update_model_version")
+
+    def delete_model_version(self, name: str, version: int, *, project: str = "default") -> None:
+        raise self._not_offered("delete_model_version")
+
+    def delete_model_version_tag(
+        self, name: str, version: int, key: str, *, project: str = "default"
+    ) -> None:
+        raise self._not_offered("delete_model_version_tag")
 
     # -- pipelines -----------------------------------------------------------------------------
     def create_pipeline_run(

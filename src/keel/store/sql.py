@@ -36,6 +36,7 @@ from keel.store.engine import create_engine, migrate, translate_errors
 from keel.store.metrics import Chunk, decode_special, downsample, encode_special, join_chunks
 from keel.store.search import parse_filter, parse_order_by
 from keel.store.sql_base import SqlBase, current_user, insert_tags
+from keel.store.sql_experiments import ExperimentChangesMixin
 from keel.store.sql_pipelines import PipelineMixin
 from keel.store.sql_registry import RegistryMixin
 from keel.store.sql_search import compile_filter, decode_token, encode_token, int_id, order_column
@@ -45,7 +46,7 @@ __all__ = ["SqlStore"]
 _IN_CHUNK = 500  # ids per IN (...) list
 
 
-class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
+class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
     """Metadata on SQLite (the default, one file) or PostgreSQL (for teams)."""
 
     def __init__(self, url: str, *, crash_check: bool = True):
@@ -468,7 +469,7 @@ class SqlStore(RegistryMixin, PipelineMixin, SqlBase):
                 .where(mc.c.run_pk == pk, mc.c.key == key)
                 .order_by(mc.c.id)
             ).all()
-        steps, stamps, values = join_chunks([tuple(r) for r in rows])  # type: ignore[misc]
+        steps, stamps, values = join_chunks([tuple(r) for r in rows])
         if max_points is not None:
             if max_points < 4:
                 raise InvalidInputError("max_points must be at least 4 (first, min, max and last)")

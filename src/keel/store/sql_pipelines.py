@@ -9,10 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from keel.artifacts.store import check_sha256
 from keel.clock import now_ms
 from keel.entities import PipelineRun, StepRun, StepUse
 from keel.errors import InvalidInputError, NotFoundError
+from keel.hashing import check_sha256
 from keel.store import schema as t
 from keel.store.sql_base import SqlBase
 

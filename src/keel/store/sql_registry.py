@@ -272,6 +272,88 @@ class RegistryMixin(SqlBase):
             c.execute(sa.delete(mt).where(mt.c.model_version_id == vid, mt.c.key.in_(list(tags))))
             insert_tags(c, mt, {"model_version_id": vid}, tags)
 
+    # -- changes after creation (MLflow's API offers them) ----------------------------------
+    def _version_id(self, c: sa.Connection, name: str, version: int, project: str) -> int:
+        mv = t.model_versions
+        mid = self._model_id(c, name, project)
+        vid = c.execute(sa.select(mv.c.id).where(mv.c.model_id == mid, mv.c.version == version)).scalar()
+        if vid is None:
+            raise NotFoundError(f"model {name!r} has no version {version}")
+        return int(vid)
+
+    def update_registered_model(
+        self, name: str, *, description: str | None, project: str = "default"
+    ) -> None:
+        m = t.registered_models
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            c.execute(sa.update(m).where(m.c.id == mid).values(description=description, updated_at=now_ms()))
+
+    def rename_registered_model(self, name: str, new_name: str, *, project: str = "default") -> None:
+        m = t.registered_models
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            if self._model_id(c, new_name, project, must=False) is not None:
+                raise ConflictError(f"registered model {new_name!r} already exists")
+            c.execute(sa.update(m).where(m.c.id == mid).values(name=new_name, updated_at=now_ms()))
+
+    def delete_registered_model(self, name: str, *, project: str = "default") -> None:
+        """Delete the model with its versions, their tags, its aliases and its tags."""
+        mv, mvt = t.model_versions, t.model_version_tags
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            version_ids = sa.select(mv.c.id).where(mv.c.model_id == mid)
+            c.execute(sa.delete(mvt).where(mvt.c.model_version_id.in_(version_ids)))
+            c.execute(sa.delete(t.model_aliases).where(t.model_aliases.c.model_id == mid))
+            c.execute(sa.delete(mv).where(mv.c.model_id == mid))
+            c.execute(sa.delete(t.registered_model_tags).where(t.registered_model_tags.c.model_id == mid))
+            c.execute(sa.delete(t.registered_models).where(t.registered_models.c.id == mid))
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, *, project: str = "default") -> None:
+        limits.check_key(key, "tag key")
+        limits.check_tag_value(key, value)
+        rt = t.registered_model_tags
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            c.execute(sa.delete(rt).where(rt.c.model_id == mid, rt.c.key == key))
+            c.execute(sa.insert(rt).values(model_id=mid, key=key, value=value))
+
+    def delete_registered_model_tag(self, name: str, key: str, *, project: str = "default") -> None:
+        rt = t.registered_model_tags
+        with self._write() as c:
+            mid = self._model_id(c, name, project)
+            if c.execute(sa.delete(rt).where(rt.c.model_id == mid, rt.c.key == key)).rowcount == 0:
+                raise NotFoundError(f"registered model {name!r} has no tag {key!r}")
+
+    def update_model_version(
+        self, name: str, version: int, *, description: str | None, project: str = "default"
+    ) -> None:
+        mv = t.model_versions
+        with self._write() as c:
+            vid = self._version_id(c, name, version, project)
+            c.execute(
+                sa.update(mv).where(mv.c.id == vid).values(description=description, updated_at=now_ms())
+            )
+
+    def delete_model_version(self, name: str, version: int, *, project: str = "default") -> None:
+        """Delete one version with its tags and the aliases that point at it."""
+        mv, a = t.model_versions, t.model_aliases
+        with self._write() as c:
+            vid = self._version_id(c, name, version, project)
+            mid = self._model_id(c, name, project)
+            c.execute(sa.delete(t.model_version_tags).where(t.model_version_tags.c.model_version_id == vid))
+            c.execute(sa.delete(a).where(a.c.model_id == mid, a.c.version == version))
+            c.execute(sa.delete(mv).where(mv.c.id == vid))
+
+    def delete_model_version_tag(
+        self, name: str, version: int, key: str, *, project: str = "default"
+    ) -> None:
+        mvt = t.model_version_tags
+        with self._write() as c:
+            vid = self._version_id(c, name, version, project)
+            if c.execute(sa.delete(mvt).where(mvt.c.model_version_id == vid, mvt.c.key == key)).rowcount == 0:
+                raise NotFoundError(f"model {name!r} version {version} has no tag {key!r}")
+
     # -- comments ----------------------------------------------------------------------------
     def add_comment(
         self, target_type: str, target_id: str, body: str, *, author: str | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keel import limits
-from keel.artifacts import check_artifact_name, media_type, safe_destination
+from keel.artifacts import BlobStore, check_artifact_name, media_type, safe_destination
 from keel.clock import now_ms
 from keel.entities import (
     Artifact,
@@ -87,6 +87,11 @@ class Client:
     @property
     def project(self) -> str:
         return self._context.settings.project
+
+    @property
+    def artifacts(self) -> BlobStore:
+        """Where this client's artifact bytes live (a folder, a bucket, or a keel server)."""
+        return self._context.artifacts
 
     # -- experiments -------------------------------------------------------------------------
     def create_experiment(
@@ -379,7 +384,7 @@ class Client:
         return self.store.list_artifacts(run_id, prefix)
 
     def read_artifact(self, run_id: str, name: str) -> bytes:
-        return self._context.artifacts.read_bytes(self._artifact(run_id, name).sha256)
+        return self._context.artifacts.read_bytes(self.get_artifact(run_id, name).sha256)
 
     def download_artifacts(self, run_id: str, name: str = "", dest: str | os.PathLike[str] = ".") -> Path:
         """Download one artifact, or every artifact under a folder name, into ``dest``."""
@@ -397,7 +402,8 @@ class Client:
             self._context.artifacts.download(artifact.sha256, safe_destination(dest, relative(artifact.name)))
         return Path(dest) / relative(name) if name else Path(dest)
 
-    def _artifact(self, run_id: str, name: str) -> Artifact:
+    def get_artifact(self, run_id: str, name: str) -> Artifact:
+        """The artifact of ``run_id`` called ``name`` (NotFoundError if the run has none)."""
         for artifact in self.list_artifacts(run_id, name):
             if artifact.name == name:
                 return artifact
@@ -405,7 +411,7 @@ class Client:
 
     def use_artifact(self, run_id: str, source_run_id: str, name: str) -> Artifact:
         """Record that ``run_id`` consumed an artifact of ``source_run_id`` (a lineage edge)."""
-        artifact = self._artifact(source_run_id, name)
+        artifact = self.get_artifact(source_run_id, name)
         self.store.record_input_artifact(run_id, artifact.sha256, name)
         return artifact
 
@@ -471,7 +477,7 @@ class Client:
             raise InvalidInputError(f"register a model from 'runs:/RUN_ID/NAME', not {source!r}")
         run_id, _, artifact_name = source[len("runs:/") :].partition("/")
         artifact_name = artifact_name.rstrip("/") or "model"
-        manifest_artifact = self._artifact(run_id, f"{artifact_name}/{MANIFEST_NAME}")
+        manifest_artifact = self.get_artifact(run_id, f"{artifact_name}/{MANIFEST_NAME}")
         manifest = json.loads(self._context.artifacts.read_bytes(manifest_artifact.sha256))
         self._context.naming.validate("model", name)
         try:
@@ -557,7 +563,7 @@ class Client:
 
         if uri.startswith("runs:/"):
             run_id, _, artifact_name = uri[len("runs:/") :].partition("/")
-            manifest_sha = self._artifact(run_id, f"{artifact_name.rstrip('/')}/{MANIFEST_NAME}").sha256
+            manifest_sha = self.get_artifact(run_id, f"{artifact_name.rstrip('/')}/{MANIFEST_NAME}").sha256
         else:
             version = self.resolve_model_uri(uri)
             if version.flavor == "mlflow":

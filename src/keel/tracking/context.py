@@ -6,9 +6,10 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from keel.artifacts import ArtifactStore
+from keel.artifacts.base import BlobServer, BlobStore
 from keel.config import Settings
 from keel.naming import NamingConvention
 from keel.store.base import Store, default_locations, open_store
@@ -23,7 +24,7 @@ class Context:
     artifact_uri: str
     keel_dir: Path
     store: Store
-    artifacts: ArtifactStore
+    artifacts: BlobStore
     naming: NamingConvention
     _writer: Any = None
     #: params the fluent API logged, per active run: a changed value is refused here, even while
@@ -78,12 +79,13 @@ def get_context(
         )
         tracking, artifacts, keel_dir = default_locations(settings)
         store = open_store(tracking, token=settings.tracking_token)
-        blobs: Any
+        blobs: BlobStore
         if tracking.startswith(("http://", "https://")):
             # a keel server holds the bytes: clients never write to its storage themselves
             from keel.artifacts.remote import RemoteArtifactStore
 
-            blobs = RemoteArtifactStore(store)
+            # open_store gave a RestStore for this URL, and a RestStore is a BlobServer
+            blobs = RemoteArtifactStore(cast(BlobServer, store))
             artifacts = blobs.uri
         else:
             blobs = ArtifactStore(artifacts)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from keel.artifacts.store import check_sha256
 from keel.entities import DatasetUse, LineageEdge, ModelVersion, StepUse
+from keel.hashing import check_sha256
 
 __all__ = ["ArtifactLineage", "DatasetLineage", "artifact_lineage", "dataset_lineage"]
 

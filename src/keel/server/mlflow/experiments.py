@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 
 from keel.entities import Experiment
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
-from keel.server.mlflow import _filters, _sqlops
+from keel.server.mlflow import _filters
 from keel.server.mlflow._common import PROJECT, Context, Payload, as_key_values, endpoint, key_values
 from keel.server.policy import project_of_experiment
 from keel.store.sql_search import decode_token, encode_token
@@ -182,7 +182,7 @@ def update_experiment(ctx: Context, p: Payload) -> dict[str, Any]:
     experiment = _experiment(ctx, p, create=True)
     new_name = p.text("new_name")
     if new_name:
-        _sqlops.rename_experiment(ctx.store, experiment.experiment_id, new_name)
+        ctx.store.rename_experiment(experiment.experiment_id, new_name)
     return {}
 
 
@@ -201,8 +201,7 @@ def restore_experiment(ctx: Context, p: Payload) -> dict[str, Any]:
 @endpoint(router, "POST", "/experiments/set-experiment-tag", "write", experiment_project("experiment_id"))
 def set_experiment_tag(ctx: Context, p: Payload) -> dict[str, Any]:
     value = p.raw("value")
-    _sqlops.set_experiment_tag(
-        ctx.store,
+    ctx.store.set_experiment_tag(
         _experiment(ctx, p, create=True).experiment_id,
         p.need("key"),
         "" if value is None else str(value),
@@ -212,5 +211,5 @@ def set_experiment_tag(ctx: Context, p: Payload) -> dict[str, Any]:
 
 @endpoint(router, "POST", "/experiments/delete-experiment-tag", "write", experiment_project("experiment_id"))
 def delete_experiment_tag(ctx: Context, p: Payload) -> dict[str, Any]:
-    _sqlops.delete_experiment_tag(ctx.store, _experiment(ctx, p).experiment_id, p.need("key"))
+    ctx.store.delete_experiment_tag(_experiment(ctx, p).experiment_id, p.need("key"))
     return {}

@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from keel.entities import ModelVersion, RegisteredModel
 from keel.errors import InvalidInputError, NotFoundError
 from keel.ids import check_run_id
-from keel.server.mlflow import _filters, _sqlops
+from keel.server.mlflow import _filters
 from keel.server.mlflow._common import PROJECT, Context, Payload, as_key_values, endpoint, key_values
 from keel.server.mlflow.artifacts import find_artifact
 from keel.server.mlflow.logged_models import SOURCE_RUN_TAG, model_run_id
@@ -171,35 +171,35 @@ def search_registered_models(ctx: Context, p: Payload) -> dict[str, Any]:
 @endpoint(router, "PATCH", "/registered-models/update", "write")
 def update_registered_model(ctx: Context, p: Payload) -> dict[str, Any]:
     name = p.need("name")
-    _sqlops.update_registered_model(ctx.store, name, PROJECT, p.text("description"))
+    ctx.store.update_registered_model(name, description=p.text("description"), project=PROJECT)
     return {"registered_model": _model(ctx, name)}
 
 
 @endpoint(router, "POST", "/registered-models/rename", "promote")
 def rename_registered_model(ctx: Context, p: Payload) -> dict[str, Any]:
     new_name = p.need("new_name")
-    _sqlops.rename_registered_model(ctx.store, p.need("name"), new_name, PROJECT)
+    ctx.store.rename_registered_model(p.need("name"), new_name, project=PROJECT)
     return {"registered_model": _model(ctx, new_name)}
 
 
 @endpoint(router, "DELETE", "/registered-models/delete", "promote")
 def delete_registered_model(ctx: Context, p: Payload) -> dict[str, Any]:
-    _sqlops.delete_registered_model(ctx.store, p.need("name"), PROJECT)
+    ctx.store.delete_registered_model(p.need("name"), project=PROJECT)
     return {}
 
 
 @endpoint(router, "POST", "/registered-models/set-tag", "write")
 def set_registered_model_tag(ctx: Context, p: Payload) -> dict[str, Any]:
     value = p.raw("value")
-    _sqlops.set_registered_model_tag(
-        ctx.store, p.need("name"), p.need("key"), "" if value is None else str(value), PROJECT
+    ctx.store.set_registered_model_tag(
+        p.need("name"), p.need("key"), "" if value is None else str(value), project=PROJECT
     )
     return {}
 
 
 @endpoint(router, "DELETE", "/registered-models/delete-tag", "write")
 def delete_registered_model_tag(ctx: Context, p: Payload) -> dict[str, Any]:
-    _sqlops.delete_registered_model_tag(ctx.store, p.need("name"), p.need("key"), PROJECT)
+    ctx.store.delete_registered_model_tag(p.need("name"), p.need("key"), project=PROJECT)
     return {}
 
 
@@ -277,13 +277,13 @@ def get_model_version(ctx: Context, p: Payload) -> dict[str, Any]:
 @endpoint(router, "PATCH", "/model-versions/update", "write")
 def update_model_version(ctx: Context, p: Payload) -> dict[str, Any]:
     name, number = p.need("name"), _version_number(p)
-    _sqlops.update_model_version(ctx.store, name, number, PROJECT, {"description": p.text("description")})
+    ctx.store.update_model_version(name, number, description=p.text("description"), project=PROJECT)
     return {"model_version": model_version_json(ctx.store.get_model_version(name, number, project=PROJECT))}
 
 
 @endpoint(router, "DELETE", "/model-versions/delete", "promote")
 def delete_model_version(ctx: Context, p: Payload) -> dict[str, Any]:
-    _sqlops.delete_model_version(ctx.store, p.need("name"), _version_number(p), PROJECT)
+    ctx.store.delete_model_version(p.need("name"), _version_number(p), project=PROJECT)
     return {}
 
 
@@ -301,7 +301,7 @@ def set_model_version_tag(ctx: Context, p: Payload) -> dict[str, Any]:
 
 @endpoint(router, "DELETE", "/model-versions/delete-tag", "write")
 def delete_model_version_tag(ctx: Context, p: Payload) -> dict[str, Any]:
-    _sqlops.delete_model_version_tag(ctx.store, p.need("name"), _version_number(p), p.need("key"), PROJECT)
+    ctx.store.delete_model_version_tag(p.need("name"), _version_number(p), p.need("key"), project=PROJECT)
     return {}
 
 
