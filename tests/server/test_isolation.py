@@ -1,0 +1,146 @@
+"""Cross-project isolation of keel server, attacked over HTTP: a token of project ``alpha`` must
+never read, write or learn about project ``beta`` through any route, native or MLflow, whatever the
+request's shape (query and path disagreeing, JSON sent with an unusual Content-Type, ids of the
+other project inside a body). Runs on SQLite and, with KEEL_TEST_POSTGRES_URL, on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from keel.server.testing import LiveServer
+from tests.conftest import _postgres_schema_url
+from tests.server.conftest import auth_headers
+
+API = "/api/2.0/mlflow"
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+SECRET = b"beta's secret weights"
+
+
+@dataclass
+class World:
+    server: LiveServer
+    admin: httpx.Client
+    #: write and promote on alpha, nothing on beta
+    attacker: httpx.Client
+    alpha_experiment: str
+    alpha_run: str
+    beta_experiment: str
+    beta_run: str
+    sha: str
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    schemas = _postgres_schema_url() if request.param == "postgres" else None
+    store_url = next(schemas) if schemas is not None else None
+    try:
+        with LiveServer(tmp_path_factory.mktemp("isolation"), store_url=store_url) as server:
+            admin = httpx.Client(base_url=server.url, headers=auth_headers(server.token), timeout=30)
+            attacker = httpx.Client(
+                base_url=server.url, headers=auth_headers(server.make_token("promote", "alpha")), timeout=30
+            )
+            ids = {}
+            for project in ("alpha", "beta"):
+                made = admin.post("/api/v1/experiments", json={"name": "e", "project": project})
+                experiment = made.json()["experiment_id"]
+                run = admin.post("/api/v1/runs", json={"experiment_id": experiment, "name": "r"})
+                ids[project] = (experiment, run.json()["run_id"])
+            sha = hashlib.sha256(SECRET).hexdigest()
+            assert admin.put(f"/api/v1/artifacts/{sha}", content=SECRET).status_code == 200
+            for project in ("alpha", "beta"):
+                assert admin.post("/api/v1/models", json={"name": "m", "project": project}).status_code == 200
+                version = {"artifact_sha256": sha, "flavor": "sklearn", "project": project}
+                assert admin.post("/api/v1/models/m/versions", json=version).status_code == 200
+                alias = {"version": 1, "project": project}
+                assert admin.put("/api/v1/models/m/aliases/champion", json=alias).status_code == 200
+            uploaded = admin.put(f"{ARTIFACTS}/runs/{ids['beta'][1]}/model/weights.bin", content=SECRET)
+            assert uploaded.status_code == 200, uploaded.text
+            yield World(server, admin, attacker, *ids["alpha"], *ids["beta"], sha)
+            admin.close()
+            attacker.close()
+    finally:
+        if schemas is not None:
+            next(schemas, None)
+
+
+def _refused(response: httpx.Response) -> None:
+    assert response.status_code in (400, 403, 404, 415), (response.status_code, response.text[:300])
+
+
+# -- the artifact proxy authorises the run it serves --------------------------------------------
+def test_artifact_routes_authorise_the_run_in_the_path_not_the_query(world: World) -> None:
+    attacker, mine, theirs = world.attacker, world.alpha_run, world.beta_run
+    smuggle = {"run_id": mine}
+    _refused(attacker.get(f"{ARTIFACTS}/runs/{theirs}/model/weights.bin", params=smuggle))
+    _refused(attacker.get(f"{ARTIFACTS}/runs/{theirs}/model/weights.bin", params={"run_uuid": mine}))
+    _refused(attacker.get(ARTIFACTS, params={"path": f"runs/{theirs}/model", **smuggle}))
+    _refused(attacker.put(f"{ARTIFACTS}/runs/{theirs}/model/weights.bin", params=smuggle, content=b"evil"))
+    _refused(attacker.get(f"{API}/artifacts/list", params=[("run_id", mine), ("run_id", theirs)]))
+    _refused(attacker.get(f"{API}/artifacts/list", params={"run_id": theirs, "path": "model"}))
+    # the bytes are still beta's own, and alpha's own run still works
+    served = world.admin.get(f"{ARTIFACTS}/runs/{theirs}/model/weights.bin")
+    assert served.status_code == 200 and served.content == SECRET
+    assert attacker.put(f"{ARTIFACTS}/runs/{mine}/a.txt", content=b"mine").status_code == 200
+    assert attacker.get(f"{ARTIFACTS}/runs/{mine}/a.txt").content == b"mine"
+
+
+# -- the policy reads every JSON body the route reads -------------------------------------------
+JSON_TYPES = ["application/JSON", "Application/Json; charset=utf-8", "application/vnd.keel+json", ""]
+
+
+@pytest.mark.parametrize("content_type", JSON_TYPES)
+def test_json_bodies_are_read_by_the_policy_whatever_the_media_type_spelling(
+    world: World, content_type: str
+) -> None:
+    attacker = world.attacker
+
+    def post(method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        headers = {"Content-Type": content_type} if content_type else {}
+        return attacker.request(method, path, content=json.dumps(body).encode(), headers=headers)
+
+    _refused(post("POST", "/api/v1/experiments", {"name": "planted", "project": "beta"}))
+    _refused(post("POST", "/api/v1/runs", {"experiment_id": world.beta_experiment, "name": "planted"}))
+    version = {"artifact_sha256": world.sha, "flavor": "sklearn", "project": "beta"}
+    _refused(post("POST", "/api/v1/models/m/versions", version))
+    _refused(post("PUT", "/api/v1/models/m/aliases/champion", {"version": 2, "project": "beta"}))
+    _refused(post("POST", f"{API}/runs/create", {"experiment_id": world.beta_experiment}))
+    # the same requests in alpha are served: the media type was understood, not just refused
+    made = post("POST", "/api/v1/experiments", {"name": f"ok{content_type}", "project": "alpha"})
+    assert made.status_code == 200, made.text
+    _assert_beta_untouched(world)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/json-seq", "json"]
+)
+def test_bodies_the_policy_cannot_read_are_refused(world: World, content_type: str) -> None:
+    body = json.dumps({"name": "planted", "project": "beta"}).encode()
+    for path in ("/api/v1/experiments", f"{API}/runs/create", f"{API}/experiments/create"):
+        response = world.attacker.post(path, content=body, headers={"Content-Type": content_type})
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:200])
+    _assert_beta_untouched(world)
+
+
+def test_invalid_json_is_refused_whatever_the_media_type_spelling(world: World) -> None:
+    response = world.attacker.post(
+        "/api/v1/experiments", content=b"{bad", headers={"Content-Type": "APPLICATION/JSON"}
+    )
+    assert response.status_code == 400
+
+
+def _assert_beta_untouched(world: World) -> None:
+    names = [e["name"] for e in world.admin.get("/api/v1/experiments", params={"project": "beta"}).json()]
+    assert names == ["e"]
+    runs = world.admin.post("/api/v1/runs/search", json={"experiment_ids": [world.beta_experiment]})
+    assert [r["run_id"] for r in runs.json()["runs"]] == [world.beta_run]
+    versions = world.admin.get("/api/v1/models/m/versions", params={"project": "beta"}).json()
+    assert len(versions) == 1
+    alias = world.admin.get("/api/v1/models/m/aliases/champion", params={"project": "beta"}).json()
+    assert alias["version"] == 1
