@@ -57,6 +57,7 @@ __all__ = [
     "project_param",
     "walk_routes",
     "public",
+    "request_value",
     "require",
 ]
 
@@ -95,19 +96,30 @@ def get_principal(request: Request) -> Principal:
 
 
 def request_value(request: Request, *names: str) -> Any:
-    """The value named ``names`` in the path, the query string or the JSON body.
+    """The value named ``names`` in the path, the query string or the body (JSON, or a form).
 
     A name given in more than one place (or twice in the query) with different values is refused
-    with 400: the policy must check the very value the route then uses.
+    with 400: the policy must check the very value the route then uses. A body the server could
+    not read (a media type other than JSON or a form) is refused with 415: it might name another
+    project, which the route's own parser could still find.
     """
+    unread = request.scope.get("keel.unread_body")
+    if unread is not None:
+        raise HTTPException(
+            415,
+            f"the request body has media type {unread!r}, which this route does not read; "
+            "send it as JSON with 'Content-Type: application/json'",
+        )
     found: list[Any] = []
     body = request.scope.get("keel.json")
+    form = request.scope.get("keel.form") or {}
     for name in names:
         if name in request.path_params:
             found.append(request.path_params[name])
         found.extend(request.query_params.getlist(name))
         if isinstance(body, dict) and name in body:
             found.append(body[name])
+        found.extend(form.get(name, ()))
     if not found:
         return None
     if any(value != found[0] for value in found[1:]):

@@ -88,6 +88,14 @@ class Payload:
 
     @classmethod
     def of(cls, request: Request) -> Payload:
+        unread = request.scope.get("keel.unread_body")
+        if unread is None and "keel.form" in request.scope:
+            unread = "application/x-www-form-urlencoded"
+        if unread is not None:  # its fields would be invisible here, and to the policy
+            raise InvalidInputError(
+                f"the request body has media type {unread!r}; MLflow requests send JSON "
+                "with 'Content-Type: application/json'"
+            )
         return cls(request.scope.get("keel.json"), request.query_params)
 
     def raw(self, name: str) -> Any:

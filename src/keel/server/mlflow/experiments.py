@@ -16,7 +16,7 @@ from keel.entities import Experiment
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
 from keel.server.mlflow import _filters, _sqlops
 from keel.server.mlflow._common import PROJECT, Context, Payload, as_key_values, endpoint, key_values
-from keel.server.policy import project_of_experiment
+from keel.server.policy import project_of_experiment, request_value
 from keel.store.sql_search import decode_token, encode_token
 
 __all__ = [
@@ -59,12 +59,9 @@ def experiment_project(*names: str) -> Any:
     inner = project_of_experiment(*names)
 
     def resolve(request: Request) -> str | None:
-        body = request.scope.get("keel.json")
-        for name in names:
-            value = body.get(name) if isinstance(body, dict) else None
-            value = value if value is not None else request.query_params.get(name)
-            if value is not None and str(value) == "0":
-                return PROJECT
+        value = request_value(request, *names)
+        if value is not None and str(value) == "0":
+            return PROJECT
         return inner(request)
 
     resolve.__name__ = f"experiment_project{names}"
