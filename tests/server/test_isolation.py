@@ -144,3 +144,40 @@ def _assert_beta_untouched(world: World) -> None:
     assert len(versions) == 1
     alias = world.admin.get("/api/v1/models/m/aliases/champion", params={"project": "beta"}).json()
     assert alias["version"] == 1
+
+
+# -- artifact bytes are never active content on the server's origin -----------------------------
+ACTIVE = {
+    "report.html": b"<html><script>fetch('/api/v1/admin/tokens')</script></html>",
+    "plot.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    "feed.xml": b'<x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>',
+}
+
+
+def _assert_download(response: httpx.Response, filename: str) -> None:
+    assert response.status_code == 200, response.text[:200]
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and f'filename="{filename}"' in disposition
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policy = response.headers["content-security-policy"]
+    assert policy.startswith("sandbox") and "default-src 'none'" in policy
+
+
+def test_artifact_downloads_are_sandboxed_attachments(world: World) -> None:
+    admin, run = world.admin, world.alpha_run
+    for name, content in ACTIVE.items():
+        assert admin.put(f"{ARTIFACTS}/runs/{run}/x/{name}", content=content).status_code == 200
+        _assert_download(admin.get(f"{ARTIFACTS}/runs/{run}/x/{name}"), name)
+        sha = hashlib.sha256(content).hexdigest()
+        _assert_download(admin.get(f"/api/v1/artifacts/{sha}"), sha)
+        # the UI's own download link too; its inline preview stays sandboxed
+        _assert_download(admin.get(f"/ui/runs/{run}/raw/x/{name}", params={"download": 1}), name)
+        shown = admin.get(f"/ui/runs/{run}/raw/x/{name}")
+        assert shown.headers["content-security-policy"].startswith("sandbox")
+        assert shown.headers["x-content-type-options"] == "nosniff"
+    # a name with spaces and commas becomes a plain file name in the header
+    assert admin.put(f"{ARTIFACTS}/runs/{run}/my report,v2.html", content=b"<p>").status_code == 200
+    response = admin.get(f"{ARTIFACTS}/runs/{run}/my report,v2.html")
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"my_report_v2.html\"; filename*=UTF-8''my%20report%2Cv2.html"
+    )

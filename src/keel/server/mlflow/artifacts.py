@@ -27,6 +27,7 @@ from keel.artifacts.names import check_artifact_name, media_type
 from keel.entities import Artifact
 from keel.errors import InvalidInputError, KeelError, NotFoundError
 from keel.ids import check_run_id
+from keel.server.downloads import download_headers, served_media_type
 from keel.server.limits import KeelJSONResponse
 from keel.server.mlflow._common import Context, Payload, endpoint, mlflow_error
 from keel.server.policy import project_of_run, request_value, require
@@ -131,8 +132,9 @@ def download_artifact(request: Request, artifact_path: str) -> Response:
         if not name:
             raise InvalidInputError("a download names a file: runs/RUN_ID/NAME")
         artifact = find_artifact(ctx.store, run_id, name)
+        media, headers = served_media_type(artifact.media_type), download_headers(name)
         if artifact.size <= _IN_MEMORY:
-            return Response(ctx.artifacts.read_bytes(artifact.sha256), media_type=artifact.media_type)
+            return Response(ctx.artifacts.read_bytes(artifact.sha256), media_type=media, headers=headers)
         fd, tmp = tempfile.mkstemp(prefix="keel-download-")
         os.close(fd)
         try:
@@ -140,7 +142,7 @@ def download_artifact(request: Request, artifact_path: str) -> Response:
         except BaseException:
             os.unlink(tmp)
             raise
-        return FileResponse(tmp, media_type=artifact.media_type, background=BackgroundTask(os.unlink, tmp))
+        return FileResponse(tmp, media_type=media, headers=headers, background=BackgroundTask(os.unlink, tmp))
     except KeelError as exc:
         return mlflow_error(exc, request)
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from keel.errors import InvalidInputError, KeelError, NotFoundError
+from keel.server.downloads import download_headers, served_media_type
 from keel.server.policy import project_of_experiment, project_of_run, project_param, public, require
 from keel.server.ui import series as series_module
 from keel.server.ui import svg, views
@@ -422,18 +423,14 @@ def artifact_raw(request: Request, run_id: str, name: str, download: bool = Fals
     except NotFoundError as exc:
         return Response(str(exc), status_code=404, media_type="text/plain")
     data = request.app.state.artifacts.read_bytes(artifact.sha256)
-    media = artifact.media_type or "application/octet-stream"
     inline = not download and kind_of(artifact) in {"image", "html", "text", "json", "csv"}
-    filename = urllib.parse.quote(name.rsplit("/", 1)[-1])
     return Response(
         data,
-        media_type=media,
+        media_type=served_media_type(artifact.media_type),
         headers={
             # a report is someone's HTML: it runs in an opaque origin with no scripts, no requests out
-            "Content-Security-Policy": ARTIFACT_CSP,
-            "X-Content-Type-Options": "nosniff",
+            **download_headers(name, inline=inline, csp=ARTIFACT_CSP),
             "X-Frame-Options": "SAMEORIGIN",
-            "Content-Disposition": f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{filename}",
             "Cache-Control": "private, max-age=3600",
         },
     )
