@@ -181,3 +181,74 @@ def test_artifact_downloads_are_sandboxed_attachments(world: World) -> None:
     assert response.headers["content-disposition"] == (
         "attachment; filename=\"my_report_v2.html\"; filename*=UTF-8''my%20report%2Cv2.html"
     )
+
+
+# -- ids of another project inside a body -------------------------------------------------------
+def test_log_batch_refuses_another_projects_logged_model(world: World) -> None:
+    beta_model = world.admin.post(f"{API}/logged-models", json={"experiment_id": world.beta_experiment})
+    model_id = beta_model.json()["model"]["info"]["model_id"]
+    point = {"key": "planted", "value": 1.0, "timestamp": 1, "step": 0}
+    for path, body in (
+        ("runs/log-batch", {"run_id": world.alpha_run, "metrics": [{**point, "model_id": model_id}]}),
+        ("runs/log-metric", {"run_id": world.alpha_run, **point, "model_id": model_id}),
+    ):
+        refused = world.attacker.post(f"{API}/{path}", json=body)
+        assert refused.status_code == 404, refused.text
+        unknown = world.attacker.post(f"{API}/{path}", json={**body, "model_id": "m-" + "0" * 32})
+        if path == "runs/log-batch":
+            unknown = world.attacker.post(
+                f"{API}/{path}", json={**body, "metrics": [{**point, "model_id": "m-" + "0" * 32}]}
+            )
+        assert unknown.status_code == 404  # the same answer as for a model that does not exist
+        assert refused.json()["message"].replace(model_id, "X") == unknown.json()["message"].replace(
+            "m-" + "0" * 32, "X"
+        )
+    got = world.admin.get(f"{API}/logged-models/{model_id}").json()["model"]
+    assert got["data"]["metrics"] == []
+    history = world.admin.get(
+        f"{API}/metrics/get-history", params={"run_id": world.alpha_run, "metric_key": "planted"}
+    )
+    assert history.json()["metrics"] == []  # refused before anything was written
+    # alpha's own logged model takes linked points
+    mine = world.attacker.post(f"{API}/logged-models", json={"experiment_id": world.alpha_experiment})
+    own = mine.json()["model"]["info"]["model_id"]
+    body = {"run_id": world.alpha_run, "metrics": [{**point, "model_id": own}]}
+    assert world.attacker.post(f"{API}/runs/log-batch", json=body).status_code == 200
+
+
+def test_a_parent_run_of_another_project_reads_as_missing(world: World) -> None:
+    def create(client: httpx.Client, parent: str) -> httpx.Response:
+        body = {"experiment_id": world.alpha_experiment, "name": "child", "parent_run_id": parent}
+        return client.post("/api/v1/runs", json=body)
+
+    elsewhere, nowhere = create(world.attacker, world.beta_run), create(world.attacker, "f" * 32)
+    assert elsewhere.status_code == nowhere.status_code == 404
+    assert elsewhere.json()["message"].replace(world.beta_run, "X") == nowhere.json()["message"].replace(
+        "f" * 32, "X"
+    )
+    # even an admin who reads both projects may not nest runs across them
+    assert create(world.admin, world.beta_run).status_code == 404
+    assert create(world.attacker, world.alpha_run).status_code == 200
+    mlflow = world.attacker.post(
+        f"{API}/runs/create",
+        json={
+            "experiment_id": world.alpha_experiment,
+            "tags": [{"key": "mlflow.parentRunId", "value": world.beta_run}],
+        },
+    )
+    assert mlflow.status_code == 404
+
+
+def test_the_dataset_page_lists_only_the_viewers_models(world: World) -> None:
+    dataset = {"name": "shared-data", "fingerprint": "ab" * 16}
+    for run in (world.alpha_run, world.beta_run):
+        assert world.admin.post(f"/api/v1/runs/{run}/datasets", json=dataset).status_code == 200
+    for project, run in (("alpha", world.alpha_run), ("beta", world.beta_run)):
+        model = f"{project}-secret-model"
+        assert world.admin.post("/api/v1/models", json={"name": model, "project": project}).status_code == 200
+        version = {"artifact_sha256": world.sha, "flavor": "sklearn", "run_id": run, "project": project}
+        assert world.admin.post(f"/api/v1/models/{model}/versions", json=version).status_code == 200
+    assert "beta-secret-model" in world.admin.get("/ui/datasets/shared-data").text
+    page = world.attacker.get("/ui/datasets/shared-data")
+    assert page.status_code == 200
+    assert "alpha-secret-model" in page.text and "beta-secret-model" not in page.text

@@ -21,6 +21,7 @@ from keel.errors import InvalidInputError, LimitExceededError, NotFoundError
 from keel.server import api_artifacts, api_auth
 from keel.server.limits import KeelRoute
 from keel.server.policy import (
+    check_parent_run,
     get_principal,
     get_store,
     project_of_experiment,
@@ -149,6 +150,8 @@ class RunUpdate(Body):
 @router.post("/runs", dependencies=[require("write", EXPERIMENT)], tags=["runs"])
 def create_run(body: RunIn, request: Request) -> Json:
     fields = body.model_dump(exclude={"experiment_id", "name"})
+    if body.parent_run_id is not None:
+        check_parent_run(request, body.parent_run_id, body.experiment_id)
     if fields["user"] is None:  # the OS user of the script when given; else who is logging
         fields["user"] = get_principal(request).name
     run = get_store(request).create_run(body.experiment_id, body.name, **fields)

@@ -40,6 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 
+from keel.errors import NotFoundError
 from keel.server.auth import AuthStore, Principal, scope_rank
 from keel.store import schema as t
 
@@ -47,6 +48,7 @@ __all__ = [
     "SOME_PROJECT",
     "PolicyMissingError",
     "authenticated",
+    "check_parent_run",
     "check_policies",
     "get_artifacts",
     "get_principal",
@@ -209,6 +211,15 @@ def project_of_experiment(*names: str) -> Resolver:
 
     resolve.__name__ = f"project_of_experiment{names}"
     return resolve
+
+
+def check_parent_run(request: Request, parent_run_id: str, experiment_id: str) -> None:
+    """Refuse a parent run outside the project of the child's experiment, with the very 404 a run
+    id that exists nowhere gets, so that the answer tells nothing about other projects."""
+    projects = request.app.state.projects
+    parent = projects.of_run(parent_run_id)
+    if parent is None or parent != projects.of_experiment(experiment_id):
+        raise NotFoundError(f"no run {parent_run_id}; `keel runs list` shows the runs")
 
 
 def project_param(name: str = "project", default: str = "default") -> Resolver:

@@ -25,7 +25,7 @@ from keel.server.mlflow._common import (
     key_values,
 )
 from keel.server.mlflow.experiments import experiment_project, resolve_experiment_id
-from keel.server.policy import SOME_PROJECT, project_of_run
+from keel.server.policy import SOME_PROJECT, check_parent_run, project_of_run
 
 __all__ = ["INTERNAL_TAG_PREFIX", "RUN", "router", "run_id_of", "run_json", "short_text"]
 
@@ -126,7 +126,7 @@ def create_run(ctx: Context, p: Payload) -> dict[str, Any]:
     tags["mlflow.runName"] = name
     parent = tags.get("mlflow.parentRunId")
     if parent:
-        ctx.check_run("read", check_run_id(parent))
+        check_parent_run(ctx.request, check_run_id(parent), experiment_id)
     run = ctx.store.create_run(
         experiment_id,
         short_text(name, "run name"),

@@ -469,13 +469,19 @@ def dataset_page(request: Request, name: str) -> Response:
     projects = request.app.state.projects
     uses = [u for u in found.uses if _allowed(request, projects.of_run(u.run_id))]
     outputs = [e for e in found.outputs if _allowed(request, projects.of_run(e.run_id))]
+    # only versions registered from runs the viewer may read: the others are other projects' models
+    versions = [
+        v
+        for v in found.model_versions
+        if v.run_id and (project := projects.of_run(v.run_id)) is not None and _allowed(request, project)
+    ]
     return render(
         request,
         "dataset.html",
         name=name,
         uses=uses,
         outputs=outputs,
-        versions=found.model_versions,
+        versions=versions,
         title=f"dataset {name}",
     )
 
