@@ -252,3 +252,34 @@ def test_the_dataset_page_lists_only_the_viewers_models(world: World) -> None:
     page = world.attacker.get("/ui/datasets/shared-data")
     assert page.status_code == 200
     assert "alpha-secret-model" in page.text and "beta-secret-model" not in page.text
+
+
+def test_model_version_comments_belong_to_their_projects_model(world: World) -> None:
+    admin, attacker = world.admin, world.attacker
+    if admin.get("/api/v1/models/m").status_code == 404:  # a model "m" in the project default too
+        assert admin.post("/api/v1/models", json={"name": "m"}).status_code == 200
+        version = {"artifact_sha256": world.sha, "flavor": "sklearn"}
+        assert admin.post("/api/v1/models/m/versions", json=version).status_code == 200
+    secret = {"target_type": "model_version", "target_id": "m/1", "body": "beta: ship on friday"}
+    assert admin.post("/api/v1/comments", json={**secret, "project": "beta"}).status_code == 200
+    planted = {"target_type": "model_version", "target_id": "m/1", "body": "alpha was here"}
+    assert attacker.post("/api/v1/comments", json={**planted, "project": "alpha"}).status_code == 200
+
+    def bodies(client: httpx.Client, project: str) -> list[str]:
+        params = {"target_type": "model_version", "target_id": "m/1", "project": project}
+        response = client.get("/api/v1/comments", params=params)
+        assert response.status_code == 200, response.text
+        return [c["body"] for c in response.json()]
+
+    assert bodies(attacker, "alpha") == ["alpha was here"]
+    assert bodies(admin, "beta") == ["beta: ship on friday"]
+    assert bodies(admin, "default") == []
+    # the UI's version page and its comment form are keyed the same way
+    page = attacker.get("/ui/models/m/versions/1", params={"project": "alpha"})
+    assert page.status_code == 200 and "alpha was here" in page.text and "ship on friday" not in page.text
+    posted = attacker.post(
+        "/ui/models/m/versions/1/comments", params={"project": "alpha"}, data={"body": "second"}
+    )
+    assert posted.status_code in (200, 303), posted.text[:200]
+    assert bodies(admin, "beta") == ["beta: ship on friday"]
+    assert bodies(attacker, "alpha") == ["alpha was here", "second"]

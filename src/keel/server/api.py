@@ -485,7 +485,9 @@ class CommentIn(Body):
 def add_comment(body: CommentIn, request: Request) -> Json:
     principal = get_principal(request)
     author = body.author if principal.kind == "anonymous" else principal.name
-    comment = get_store(request).add_comment(body.target_type, body.target_id, body.body, author=author)
+    comment = get_store(request).add_comment(
+        body.target_type, body.target_id, body.body, author=author, project=body.project or "default"
+    )
     return to_json(comment)  # type: ignore[no-any-return]
 
 
@@ -496,7 +498,8 @@ def list_comments(
     target_id: str = Query(max_length=512),
     project: str | None = Query(None, max_length=128),
 ) -> list[Json]:
-    return [to_json(c) for c in get_store(request).list_comments(target_type, target_id)]
+    found = get_store(request).list_comments(target_type, target_id, project=project or "default")
+    return [to_json(c) for c in found]
 
 
 # -- registry --------------------------------------------------------------------------------

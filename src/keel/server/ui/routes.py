@@ -354,7 +354,9 @@ def _form(body: bytes) -> dict[str, str]:
     return {k: v[-1] for k, v in fields.items()}
 
 
-async def _comment(request: Request, target_type: str, target_id: str, back: str) -> Response:
+async def _comment(
+    request: Request, target_type: str, target_id: str, back: str, project: str = "default"
+) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     fields = _form(await request.body())
@@ -366,12 +368,17 @@ async def _comment(request: Request, target_type: str, target_id: str, back: str
     error = ""
     try:
         await run_in_threadpool(
-            store.add_comment, target_type, target_id, fields.get("body", ""), author=author
+            functools.partial(store.add_comment, author=author, project=project),
+            target_type,
+            target_id,
+            fields.get("body", ""),
         )
     except InvalidInputError as exc:
         error = str(exc)
     if request.headers.get("hx-request") == "true":
-        comments = await run_in_threadpool(store.list_comments, target_type, target_id)
+        comments = await run_in_threadpool(
+            functools.partial(store.list_comments, project=project), target_type, target_id
+        )
         return render(
             request,
             "_comments.html",
@@ -589,7 +596,7 @@ def model_version_page(request: Request, name: str, version: int, project: str =
         run=run,
         datasets=datasets or [],
         reports=reports or [],
-        comments=store.list_comments("model_version", f"{name}/{version}"),
+        comments=store.list_comments("model_version", f"{name}/{version}", project=project),
         comment_url=f"{PREFIX}/models/{urllib.parse.quote(name, safe='')}/versions/{version}/comments"
         + (f"?project={urllib.parse.quote(project)}" if project != "default" else ""),
         title=f"{name} v{version}",
@@ -603,7 +610,7 @@ async def model_version_comment(
     back = f"{PREFIX}/models/{urllib.parse.quote(name, safe='')}/versions/{version}"
     if project != "default":
         back += f"?project={urllib.parse.quote(project)}"
-    return await _comment(request, "model_version", f"{name}/{version}", back)
+    return await _comment(request, "model_version", f"{name}/{version}", back, project)
 
 
 # -- pipelines -------------------------------------------------------------------------------
