@@ -283,3 +283,41 @@ def test_model_version_comments_belong_to_their_projects_model(world: World) -> 
     assert posted.status_code in (200, 303), posted.text[:200]
     assert bodies(admin, "beta") == ["beta: ship on friday"]
     assert bodies(attacker, "alpha") == ["alpha was here", "second"]
+
+
+# -- one naming rule and one set of limits on every route ---------------------------------------
+def _invalid(response: httpx.Response, *words: str) -> None:
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    body = response.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    for word in words:
+        assert word in body["message"], body["message"][:300]
+
+
+def test_names_follow_one_rule_on_native_and_mlflow_routes(world: World) -> None:
+    admin = world.admin
+    long = "x" * 200_000
+    _invalid(admin.post(f"{API}/experiments/create", json={"name": long}), "limit is 256")
+    _invalid(admin.post("/api/v1/experiments", json={"name": long}), "256")
+    _invalid(admin.post(f"{API}/experiments/create", json={"name": 123}), "must be a string")
+    _invalid(admin.post(f"{API}/registered-models/create", json={"name": ["a"]}), "must be a string")
+    assert admin.post(f"{API}/registered-models/create", json={"name": "prod model"}).status_code == 200
+    for route, body in (
+        (f"{API}/registered-models/create", {"name": "prod%20model"}),
+        ("/api/v1/models", {"name": "prod%20model"}),
+        (f"{API}/registered-models/rename", {"name": "prod model", "new_name": "prod%20model"}),
+        (f"{API}/experiments/create", {"name": "exp\u202egnp.exe"}),
+        ("/api/v1/experiments", {"name": " padded "}),
+        (f"{API}/runs/create", {"experiment_id": world.alpha_experiment, "run_name": "a\nb"}),
+        (f"{API}/runs/create", {"experiment_id": world.alpha_experiment, "run_name": "r" * 300}),
+        ("/api/v1/runs", {"experiment_id": world.alpha_experiment, "name": "a%2Fb"}),
+    ):
+        _invalid(admin.post(route, json=body), "invalid")
+    eid = admin.post(f"{API}/experiments/create", json={"name": "/Users/ann/churn v1.2"}).json()
+    renamed = {"experiment_id": eid["experiment_id"], "new_name": "x" * 257}
+    _invalid(admin.post(f"{API}/experiments/update", json=renamed), "keel.limits.MAX_NAME_LENGTH")
+    names = {m["name"] for m in admin.get("/api/v1/models").json()}
+    assert "prod model" in names and "prod%20model" not in names
+    # names MLflow users write keep working
+    for name in ("/Users/ann/churn", "churn model (v2)", "team:exp.1-b"):
+        assert admin.post(f"{API}/experiments/create", json={"name": name}).status_code == 200

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from keel.artifacts.names import check_artifact_name
 from keel.entities import StepRun
 from keel.errors import InvalidInputError, LimitExceededError, NotFoundError
+from keel.limits import MAX_NAME_LENGTH
 from keel.server import api_artifacts, api_auth
 from keel.server.limits import KeelRoute
 from keel.server.policy import (
@@ -64,7 +65,7 @@ def health() -> Json:
 
 # -- experiments -----------------------------------------------------------------------------
 class ExperimentIn(Body):
-    name: str = Field(max_length=256)
+    name: str = Field(max_length=MAX_NAME_LENGTH)
     project: str = Field("default", max_length=128)
     description: str | None = Field(None, max_length=65_536)
     tags: dict[str, str] | None = None
@@ -124,7 +125,7 @@ def count_runs(request: Request, experiment_id: str = EXPERIMENT_ID) -> Json:
 # -- runs ------------------------------------------------------------------------------------
 class RunIn(Body):
     experiment_id: ExperimentId
-    name: str = Field(max_length=256)
+    name: str = Field(max_length=MAX_NAME_LENGTH)
     user: str | None = Field(None, max_length=256)
     host: str | None = Field(None, max_length=256)
     pid: int | None = Field(None, ge=0, lt=2**63)
@@ -142,7 +143,7 @@ class RunUpdate(Body):
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED"] | None = None
     end_time: int | None = Field(None, ge=0, lt=2**63)
     traceback: str | None = Field(None, max_length=1_000_000)
-    name: str | None = Field(None, max_length=256)
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
     cost_usd: float | None = None
     cost_detail: dict[str, Any] | None = None
 
@@ -504,7 +505,7 @@ def list_comments(
 
 # -- registry --------------------------------------------------------------------------------
 class ModelIn(Body):
-    name: str = Field(max_length=256)
+    name: str = Field(max_length=MAX_NAME_LENGTH)
     project: str = Field("default", max_length=128)
     description: str | None = Field(None, max_length=65_536)
     tags: dict[str, str] | None = None

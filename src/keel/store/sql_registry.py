@@ -12,6 +12,7 @@ from keel import limits
 from keel.clock import now_ms
 from keel.entities import Comment, ModelVersion, RegisteredModel
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
+from keel.naming import check_stored_name
 from keel.store import schema as t
 from keel.store.sql_base import SqlBase, current_user, insert_tags
 
@@ -28,6 +29,7 @@ class RegistryMixin(SqlBase):
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> RegisteredModel:
+        check_stored_name("model", name)
         with self._write() as c:
             pid = self._project_id(c, project)
             if self._model_id(c, name, project, must=False) is not None:

@@ -26,6 +26,7 @@ from keel.errors import (
     ParamConflictError,
     StoreError,
 )
+from keel.naming import check_stored_name
 from keel.server.limits import KeelJSONResponse, error_body, scrub
 from keel.server.policy import get_artifacts, get_principal, get_store, require
 
@@ -114,6 +115,14 @@ class Payload:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise InvalidInputError(f"parameter {name!r} must be a string, not {type(value).__name__}")
         return str(value)
+
+    def name(self, field: str, kind: str) -> str | None:
+        """A name to create or rename to: a JSON string that passes keel's one rule for stored
+        names (:func:`keel.naming.check_stored_name`), or None when the field is absent."""
+        value = self.raw(field)
+        if value is None or value == "":
+            return None
+        return check_stored_name(kind, value)
 
     def need(self, name: str) -> str:
         value = self.text(name, required=True)

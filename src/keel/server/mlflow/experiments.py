@@ -90,7 +90,7 @@ def _experiment(ctx: Context, p: Payload, *, create: bool = False) -> Experiment
 
 @endpoint(router, "POST", "/experiments/create", "write")
 def create_experiment(ctx: Context, p: Payload) -> dict[str, Any]:
-    name = p.need("name")
+    name = p.name("name", "experiment") or p.need("name")
     if p.text("artifact_location"):
         raise InvalidInputError(
             "keel server does not accept artifact locations from clients (artifact roots are server "
@@ -177,7 +177,7 @@ search_experiments = endpoint(router, "POST", "/experiments/search", "read")(_se
 @endpoint(router, "POST", "/experiments/update", "write", experiment_project("experiment_id"))
 def update_experiment(ctx: Context, p: Payload) -> dict[str, Any]:
     experiment = _experiment(ctx, p, create=True)
-    new_name = p.text("new_name")
+    new_name = p.name("new_name", "experiment")
     if new_name:
         _sqlops.rename_experiment(ctx.store, experiment.experiment_id, new_name)
     return {}

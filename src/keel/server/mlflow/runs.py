@@ -122,7 +122,7 @@ def create_run(ctx: Context, p: Payload) -> dict[str, Any]:
     experiment_id = resolve_experiment_id(ctx.store, p.text("experiment_id") or "0", create=True)
     tags = key_values(p.records("tags"), "run tag")
     run_id = new_id()
-    name = p.text("run_name") or tags.get("mlflow.runName") or f"run-{run_id[:8]}"
+    name = p.name("run_name", "run") or tags.get("mlflow.runName") or f"run-{run_id[:8]}"
     tags["mlflow.runName"] = name
     parent = tags.get("mlflow.parentRunId")
     if parent:
@@ -156,7 +156,7 @@ def update_run(ctx: Context, p: Payload) -> dict[str, Any]:
             status = "RUNNING"
         if status not in RunStatus.__members__:
             raise InvalidInputError(f"unknown run status {status!r}; use RUNNING, FINISHED, FAILED or KILLED")
-    name = p.text("run_name")
+    name = p.name("run_name", "run")
     ctx.store.update_run(
         run_id,
         status=status,
