@@ -321,3 +321,16 @@ def test_names_follow_one_rule_on_native_and_mlflow_routes(world: World) -> None
     # names MLflow users write keep working
     for name in ("/Users/ann/churn", "churn model (v2)", "team:exp.1-b"):
         assert admin.post(f"{API}/experiments/create", json={"name": name}).status_code == 200
+
+
+def test_a_model_version_from_an_unreadable_run_reads_as_missing(world: World) -> None:
+    def register(run_id: str) -> httpx.Response:
+        body = {"artifact_sha256": world.sha, "flavor": "sklearn", "run_id": run_id, "project": "alpha"}
+        return world.attacker.post("/api/v1/models/m/versions", json=body)
+
+    elsewhere, nowhere = register(world.beta_run), register("f" * 32)
+    assert elsewhere.status_code == nowhere.status_code == 404
+    assert elsewhere.json()["message"].replace(world.beta_run, "X") == nowhere.json()["message"].replace(
+        "f" * 32, "X"
+    )
+    assert register(world.alpha_run).status_code == 200

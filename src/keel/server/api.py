@@ -561,10 +561,10 @@ def get_registered_model(name: str, request: Request, project: str = ProjectQuer
 @router.post("/models/{name}/versions", dependencies=[require("write", PROJECT)], tags=["registry"])
 def create_model_version(name: str, body: VersionIn, request: Request) -> Json:
     api_artifacts.check_blob(request, body.artifact_sha256)
-    if body.run_id is not None:
+    if body.run_id is not None:  # a run the caller may not read answers as one that does not exist
         run_project = request.app.state.projects.of_run(body.run_id)
-        if run_project is not None and not _readable(request, run_project):
-            raise HTTPException(403, f"you may not read run {body.run_id}")
+        if run_project is None or not _readable(request, run_project):
+            raise NotFoundError(f"no run {body.run_id}; `keel runs list` shows the runs")
     version = get_store(request).create_model_version(name, **body.model_dump())
     return to_json(version)  # type: ignore[no-any-return]
 
