@@ -334,3 +334,15 @@ def test_a_model_version_from_an_unreadable_run_reads_as_missing(world: World) -
         "f" * 32, "X"
     )
     assert register(world.alpha_run).status_code == 200
+
+
+@pytest.mark.parametrize("project", ["", 5, ["beta"], None])
+def test_a_project_the_policy_cannot_read_is_refused_not_defaulted(world: World, project: Any) -> None:
+    writer = httpx.Client(
+        base_url=world.server.url, headers=auth_headers(world.server.make_token("write", "default"))
+    )
+    with writer:
+        response = writer.post("/api/v1/experiments", json={"name": f"p{project!r}", "project": project})
+        assert response.status_code == 400, response.text
+    projects = {e["project"] for e in world.admin.get("/api/v1/experiments").json()}
+    assert projects <= {"alpha", "beta", "default"}
