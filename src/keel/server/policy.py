@@ -23,8 +23,13 @@ name (or ``None``: unknown, then the scope must be held on some project and the 
 - a plain string: that project (``require("promote", "default")``);
 - :func:`project_of_run` / :func:`project_of_experiment`: the project owning the run or experiment
   whose id is in the path, the query string or the JSON body under the given name(s);
-- :func:`project_param`: a project named in the path, query or JSON body (default ``"default"``);
+- :func:`project_param`: a project named in the path, query or JSON body (default ``"default"``
+  when absent; a value that is not a non-empty string is a 400, never the default);
 - :data:`SOME_PROJECT`: any project where the principal holds the scope.
+
+Resolvers read values through :func:`request_value`, which refuses (400) a name given twice with
+different values and (415) a body the server did not parse (a media type other than JSON or a
+form): the policy must see every value the route can see.
 
 For the MLflow-compatible API: runs by ``project_of_run("run_id", "run_uuid")``, experiments by
 ``project_of_experiment("experiment_id")``, registered models by the string ``"default"``.
