@@ -230,7 +230,11 @@ def check_parent_run(request: Request, parent_run_id: str, experiment_id: str) -
 def project_param(name: str = "project", default: str = "default") -> Resolver:
     def resolve(request: Request) -> str | None:
         value = request_value(request, name)
-        return value if isinstance(value, str) and value else default
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value:  # never "no project" for a value the route reads
+            raise HTTPException(400, f"{name!r} must be a project name (a non-empty string), not {value!r}")
+        return value
 
     resolve.__name__ = f"project_param({name!r})"
     return resolve
