@@ -11,6 +11,7 @@ from keel.errors import InvalidInputError, LimitExceededError
 __all__ = [
     "MAX_COMMENT_LENGTH",
     "MAX_KEY_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
     "check_key",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 MAX_KEY_LENGTH = 250
+#: experiment, run and registered model names, on every route (the store's column width)
+MAX_NAME_LENGTH = 256
 MAX_PARAM_VALUE_LENGTH = 65_536
 MAX_TAG_VALUE_LENGTH = 65_536
 MAX_COMMENT_LENGTH = 65_536

@@ -20,6 +20,15 @@ Configure it in ``keel.toml``::
 
 ``keel names check --kind model NAME...`` checks names from scripts; every error shows the rule, the
 pattern and a name that passes.
+
+A convention is the project's choice, checked by keel's client. Beneath every convention lies one
+rule that no route may skip: :func:`check_stored_name`, which the store applies to every
+experiment, run and registered model name it keeps, whether it came from keel's client, the
+native API, the MLflow-compatible API or the UI. It is deliberately wide (MLflow's names, such as
+``/Users/ann/churn`` or ``prod model``, pass) and refuses only what makes two names look alike or
+breaks where names travel: non-strings, empty names, names over
+:data:`keel.limits.MAX_NAME_LENGTH`, spaces at either end, control and invisible formatting
+characters, and percent-escapes (``prod%20model`` beside ``prod model``).
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import dataclasses
 import datetime as _dt
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from keel.errors import ConfigError, NameRuleError
+from keel.errors import ConfigError, InvalidInputError, NameRuleError
+from keel.limits import MAX_NAME_LENGTH
 
-__all__ = ["KINDS", "NameRule", "NamingConvention", "random_run_name"]
+__all__ = ["KINDS", "NameRule", "NamingConvention", "check_stored_name", "random_run_name"]
 
 KINDS = ("experiment", "run", "model", "artifact")
 
@@ -198,6 +209,50 @@ class NamingConvention:
             return self.rules[kind]
         except KeyError:
             raise ConfigError(f"unknown name kind {kind!r}; known: {', '.join(KINDS)}") from None
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+#: control characters, invisible formatting (zero-width, bidirectional overrides), line separators
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def check_stored_name(kind: str, name: object) -> str:
+    """``name`` if a store may keep it as the name of a ``kind`` ("experiment", "run", "model"),
+    else :class:`NameRuleError` (an :class:`InvalidInputError`: HTTP 400 on every route).
+
+    Project conventions (:class:`NamingConvention`) are checked on top of this by keel's client."""
+    if not isinstance(name, str):
+        raise InvalidInputError(f"the {kind} name must be a string, not {type(name).__name__}")
+    problem = None
+    if not name.strip():
+        problem = "it is empty"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = (
+            f"it is {len(name):,} characters long; the limit is {MAX_NAME_LENGTH} "
+            "(keel.limits.MAX_NAME_LENGTH)"
+        )
+    elif name != name.strip():
+        problem = "it starts or ends with a space"
+    elif any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in name):
+        problem = "it holds control or invisible formatting characters"
+    elif _PERCENT_ESCAPE.search(name):
+        problem = "it holds a percent-escape such as '%20' (write the character itself)"
+    if problem is None:
+        return name
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    raise NameRuleError(
+        f"invalid {kind} name {shown!r}: {problem}.",
+        name=shown,
+        kind=kind,
+        suggestion=_suggest_stored(name),
+    )
+
+
+def _suggest_stored(name: str) -> str | None:
+    cleaned = _PERCENT_ESCAPE.sub("_", name)
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in _HIDDEN_CATEGORIES)
+    cleaned = cleaned.strip()[:MAX_NAME_LENGTH].strip()
+    return cleaned or None
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:

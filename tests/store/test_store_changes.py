@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from keel.errors import ConflictError, NotFoundError, StoreError
+from keel.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
 from keel.store.base import Store
 
 CHANGES = [
@@ -57,6 +57,8 @@ def test_experiment_rename_and_tags(sql_store):
     for missing in ("999", "not-a-number"):
         with pytest.raises(NotFoundError, match="no experiment with id"):
             sql_store.rename_experiment(missing, "x")
+    with pytest.raises(InvalidInputError, match="percent-escape"):
+        sql_store.rename_experiment(first.experiment_id, "prod%20exp")
 
 
 def test_registered_model_changes(sql_store):
@@ -71,6 +73,8 @@ def test_registered_model_changes(sql_store):
         sql_store.delete_registered_model_tag("churn", "owner")
     with pytest.raises(ConflictError, match="'other' already exists"):
         sql_store.rename_registered_model("churn", "other")
+    with pytest.raises(InvalidInputError, match="limit is 256"):
+        sql_store.rename_registered_model("churn", "m" * 300)
     sql_store.rename_registered_model("churn", "attrition")
     assert [m.name for m in sql_store.list_registered_models()] == ["attrition", "other"]
     with pytest.raises(NotFoundError):

@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from keel.artifacts.names import check_artifact_name
 from keel.entities import StepRun
 from keel.errors import InvalidInputError, LimitExceededError, NotFoundError
+from keel.limits import MAX_NAME_LENGTH
 from keel.server import api_artifacts, api_auth
 from keel.server.limits import KeelRoute
 from keel.server.policy import (
+    check_parent_run,
     get_principal,
     get_store,
     project_of_experiment,
@@ -63,7 +65,7 @@ def health() -> Json:
 
 # -- experiments -----------------------------------------------------------------------------
 class ExperimentIn(Body):
-    name: str = Field(max_length=256)
+    name: str = Field(max_length=MAX_NAME_LENGTH)
     project: str = Field("default", max_length=128)
     description: str | None = Field(None, max_length=65_536)
     tags: dict[str, str] | None = None
@@ -123,7 +125,7 @@ def count_runs(request: Request, experiment_id: str = EXPERIMENT_ID) -> Json:
 # -- runs ------------------------------------------------------------------------------------
 class RunIn(Body):
     experiment_id: ExperimentId
-    name: str = Field(max_length=256)
+    name: str = Field(max_length=MAX_NAME_LENGTH)
     user: str | None = Field(None, max_length=256)
     host: str | None = Field(None, max_length=256)
     pid: int | None = Field(None, ge=0, lt=2**63)
@@ -141,7 +143,7 @@ class RunUpdate(Body):
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED"] | None = None
     end_time: int | None = Field(None, ge=0, lt=2**63)
     traceback: str | None = Field(None, max_length=1_000_000)
-    name: str | None = Field(None, max_length=256)
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
     cost_usd: float | None = None
     cost_detail: dict[str, Any] | None = None
 
@@ -149,6 +151,8 @@ class RunUpdate(Body):
 @router.post("/runs", dependencies=[require("write", EXPERIMENT)], tags=["runs"])
 def create_run(body: RunIn, request: Request) -> Json:
     fields = body.model_dump(exclude={"experiment_id", "name"})
+    if body.parent_run_id is not None:
+        check_parent_run(request, body.parent_run_id, body.experiment_id)
     if fields["user"] is None:  # the OS user of the script when given; else who is logging
         fields["user"] = get_principal(request).name
     run = get_store(request).create_run(body.experiment_id, body.name, **fields)
@@ -482,7 +486,9 @@ class CommentIn(Body):
 def add_comment(body: CommentIn, request: Request) -> Json:
     principal = get_principal(request)
     author = body.author if principal.kind == "anonymous" else principal.name
-    comment = get_store(request).add_comment(body.target_type, body.target_id, body.body, author=author)
+    comment = get_store(request).add_comment(
+        body.target_type, body.target_id, body.body, author=author, project=body.project or "default"
+    )
     return to_json(comment)  # type: ignore[no-any-return]
 
 
@@ -493,12 +499,13 @@ def list_comments(
     target_id: str = Query(max_length=512),
     project: str | None = Query(None, max_length=128),
 ) -> list[Json]:
-    return [to_json(c) for c in get_store(request).list_comments(target_type, target_id)]
+    found = get_store(request).list_comments(target_type, target_id, project=project or "default")
+    return [to_json(c) for c in found]
 
 
 # -- registry --------------------------------------------------------------------------------
 class ModelIn(Body):
-    name: str = Field(max_length=256)
+    name: str = Field(max_length=MAX_NAME_LENGTH)
     project: str = Field("default", max_length=128)
     description: str | None = Field(None, max_length=65_536)
     tags: dict[str, str] | None = None
@@ -554,10 +561,10 @@ def get_registered_model(name: str, request: Request, project: str = ProjectQuer
 @router.post("/models/{name}/versions", dependencies=[require("write", PROJECT)], tags=["registry"])
 def create_model_version(name: str, body: VersionIn, request: Request) -> Json:
     api_artifacts.check_blob(request, body.artifact_sha256)
-    if body.run_id is not None:
+    if body.run_id is not None:  # a run the caller may not read answers as one that does not exist
         run_project = request.app.state.projects.of_run(body.run_id)
-        if run_project is not None and not _readable(request, run_project):
-            raise HTTPException(403, f"you may not read run {body.run_id}")
+        if run_project is None or not _readable(request, run_project):
+            raise NotFoundError(f"no run {body.run_id}; `keel runs list` shows the runs")
     version = get_store(request).create_model_version(name, **body.model_dump())
     return to_json(version)  # type: ignore[no-any-return]
 

@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from keel.errors import InvalidInputError
+from keel.server.downloads import download_headers
 from keel.server.limits import KeelRoute
 from keel.server.policy import get_artifacts, require
 
@@ -107,6 +108,6 @@ def download_blob(request: Request, sha256: str = SHA256) -> FileResponse:
     return FileResponse(
         tmp,
         media_type="application/octet-stream",
-        headers={"X-Keel-Sha256": sha256},
+        headers={"X-Keel-Sha256": sha256, **download_headers(sha256)},
         background=BackgroundTask(FilePath(tmp).unlink, missing_ok=True),
     )

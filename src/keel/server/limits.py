@@ -11,7 +11,11 @@
    streamed upload routes under :data:`STREAMED_PREFIXES`, whose bodies are not buffered);
 5. parses a JSON body once: malformed JSON, or nesting deeper than ``max_json_depth``, is a 400;
    ``NaN`` and ``±Infinity`` are accepted. The parsed value is left in ``scope["keel.json"]`` for
-   routes that read the body themselves;
+   routes that read the body themselves. JSON is any spelling of ``application/json`` or
+   ``application/...+json`` (media types are case-insensitive and may carry parameters), or a body
+   with no Content-Type; a form body is parsed into ``scope["keel.form"]``; any other body is marked
+   ``scope["keel.unread_body"]`` so that a policy needing the body refuses it
+   (:func:`keel.server.policy.request_value`) instead of seeing "no project";
 6. writes an audit entry, before the response starts, for every state-changing request and every
    request answered 401 or 403.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from itertools import chain
 from typing import Any
@@ -44,13 +49,16 @@ from keel.errors import (
 )
 
 __all__ = [
+    "FORM_MEDIA_TYPE",
     "STREAMED_PREFIXES",
     "Guard",
     "KeelJSONResponse",
     "KeelRoute",
     "error_body",
     "error_response",
+    "is_json",
     "json_depth",
+    "media_type",
     "status_for",
 ]
 
@@ -230,6 +238,30 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")  # UnicodeEncodeError on a lone surrogate
 
 
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type header, lowercased, without parameters (``""`` when the
+    header is absent or empty; ``"invalid"`` when it is not ``type/subtype``). Media types are
+    case-insensitive, so ``application/JSON; charset=utf-8`` is ``application/json``: the guard
+    must read a body exactly when a route's own parser (FastAPI's) would."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not media:
+        return ""
+    kind, slash, subtype = media.partition("/")
+    if not slash or not kind or not subtype or "/" in subtype:
+        return "invalid"
+    return media
+
+
+def is_json(media: str) -> bool:
+    """Whether a media type (from :func:`media_type`) is JSON: ``application/json`` or a structured
+    ``application/...+json`` type, as FastAPI decides when it parses a body model."""
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 def _path_problem(raw: bytes, decoded: str) -> str | None:
     text = raw.decode("latin-1")
     if "\x00" in decoded or "%00" in text:
@@ -305,8 +337,13 @@ class Guard:
                 return
             if not message.get("more_body", False):
                 break
-        content_type = headers.get("content-type", "")
-        if body and ("json" in content_type or not content_type):
+        media = media_type(headers.get("content-type", ""))
+        if body and media == FORM_MEDIA_TYPE:
+            text = bytes(body).decode("utf-8", errors="replace")
+            scope["keel.form"] = urllib.parse.parse_qs(text, keep_blank_values=True)
+        elif body and not (media == "" or is_json(media)):
+            scope["keel.unread_body"] = media  # a policy that needs the body refuses it (415)
+        elif body:
             try:
                 parsed, depth = parse_json(body)
             except UnicodeError:

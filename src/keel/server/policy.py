@@ -23,8 +23,13 @@ name (or ``None``: unknown, then the scope must be held on some project and the 
 - a plain string: that project (``require("promote", "default")``);
 - :func:`project_of_run` / :func:`project_of_experiment`: the project owning the run or experiment
   whose id is in the path, the query string or the JSON body under the given name(s);
-- :func:`project_param`: a project named in the path, query or JSON body (default ``"default"``);
+- :func:`project_param`: a project named in the path, query or JSON body (default ``"default"``
+  when absent; a value that is not a non-empty string is a 400, never the default);
 - :data:`SOME_PROJECT`: any project where the principal holds the scope.
+
+Resolvers read values through :func:`request_value`, which refuses (400) a name given twice with
+different values and (415) a body the server did not parse (a media type other than JSON or a
+form): the policy must see every value the route can see.
 
 For the MLflow-compatible API: runs by ``project_of_run("run_id", "run_uuid")``, experiments by
 ``project_of_experiment("experiment_id")``, registered models by the string ``"default"``.
@@ -40,6 +45,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 
+from keel.errors import NotFoundError
 from keel.server.auth import AuthStore, Principal, scope_rank
 from keel.store import schema as t
 
@@ -47,6 +53,7 @@ __all__ = [
     "SOME_PROJECT",
     "PolicyMissingError",
     "authenticated",
+    "check_parent_run",
     "check_policies",
     "get_artifacts",
     "get_principal",
@@ -57,6 +64,7 @@ __all__ = [
     "project_param",
     "walk_routes",
     "public",
+    "request_value",
     "require",
 ]
 
@@ -95,19 +103,30 @@ def get_principal(request: Request) -> Principal:
 
 
 def request_value(request: Request, *names: str) -> Any:
-    """The value named ``names`` in the path, the query string or the JSON body.
+    """The value named ``names`` in the path, the query string or the body (JSON, or a form).
 
     A name given in more than one place (or twice in the query) with different values is refused
-    with 400: the policy must check the very value the route then uses.
+    with 400: the policy must check the very value the route then uses. A body the server could
+    not read (a media type other than JSON or a form) is refused with 415: it might name another
+    project, which the route's own parser could still find.
     """
+    unread = request.scope.get("keel.unread_body")
+    if unread is not None:
+        raise HTTPException(
+            415,
+            f"the request body has media type {unread!r}, which this route does not read; "
+            "send it as JSON with 'Content-Type: application/json'",
+        )
     found: list[Any] = []
     body = request.scope.get("keel.json")
+    form = request.scope.get("keel.form") or {}
     for name in names:
         if name in request.path_params:
             found.append(request.path_params[name])
         found.extend(request.query_params.getlist(name))
         if isinstance(body, dict) and name in body:
             found.append(body[name])
+        found.extend(form.get(name, ()))
     if not found:
         return None
     if any(value != found[0] for value in found[1:]):
@@ -199,10 +218,23 @@ def project_of_experiment(*names: str) -> Resolver:
     return resolve
 
 
+def check_parent_run(request: Request, parent_run_id: str, experiment_id: str) -> None:
+    """Refuse a parent run outside the project of the child's experiment, with the very 404 a run
+    id that exists nowhere gets, so that the answer tells nothing about other projects."""
+    projects = request.app.state.projects
+    parent = projects.of_run(parent_run_id)
+    if parent is None or parent != projects.of_experiment(experiment_id):
+        raise NotFoundError(f"no run {parent_run_id}; `keel runs list` shows the runs")
+
+
 def project_param(name: str = "project", default: str = "default") -> Resolver:
     def resolve(request: Request) -> str | None:
         value = request_value(request, name)
-        return value if isinstance(value, str) and value else default
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value:  # never "no project" for a value the route reads
+            raise HTTPException(400, f"{name!r} must be a project name (a non-empty string), not {value!r}")
+        return value
 
     resolve.__name__ = f"project_param({name!r})"
     return resolve

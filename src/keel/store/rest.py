@@ -438,14 +438,26 @@ class RestStore:
 
     # -- comments ------------------------------------------------------------------------------
     def add_comment(
-        self, target_type: str, target_id: str, body: str, *, author: str | None = None
+        self,
+        target_type: str,
+        target_id: str,
+        body: str,
+        *,
+        author: str | None = None,
+        project: str = "default",
     ) -> e.Comment:
-        payload = {"target_type": target_type, "target_id": target_id, "body": body, "author": author}
+        payload = {
+            "target_type": target_type,
+            "target_id": target_id,
+            "body": body,
+            "author": author,
+            "project": project,
+        }
         return record_from_json(e.Comment, self._json("POST", "/comments", body=payload, idempotent=False))
 
-    def list_comments(self, target_type: str, target_id: str) -> list[e.Comment]:
-        found = self._json("GET", "/comments", params={"target_type": target_type, "target_id": target_id})
-        return [record_from_json(e.Comment, c) for c in found]
+    def list_comments(self, target_type: str, target_id: str, *, project: str = "default") -> list[e.Comment]:
+        params = {"target_type": target_type, "target_id": target_id, "project": project}
+        return [record_from_json(e.Comment, c) for c in self._json("GET", "/comments", params=params)]
 
     # -- registry ------------------------------------------------------------------------------
     def _model(self, name: str) -> str:

@@ -31,6 +31,7 @@ from keel.errors import (
     ParamConflictError,
 )
 from keel.ids import new_id
+from keel.naming import check_stored_name
 from keel.store import schema as t
 from keel.store.engine import create_engine, migrate, translate_errors
 from keel.store.metrics import Chunk, decode_special, downsample, encode_special, join_chunks
@@ -72,6 +73,7 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Experiment:
+        check_stored_name("experiment", name)
         with self._write() as c:
             pid = self._project_id(c, project)
             exists = c.execute(
@@ -182,6 +184,7 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
         tags: Mapping[str, str] | None = None,
         run_id: str | None = None,
     ) -> Run:
+        check_stored_name("run", name)
         self.get_experiment(experiment_id)
         run_id = run_id or new_id()
         stamp = start_time if start_time is not None else now_ms()
@@ -251,7 +254,7 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
         if traceback is not None:
             values["traceback"] = traceback
         if name is not None:
-            values["name"] = name
+            values["name"] = check_stored_name("run", name)
         if cost_usd is not None:
             values["cost_usd"] = cost_usd
         if cost_detail is not None:

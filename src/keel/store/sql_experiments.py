@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from keel import limits
 from keel.clock import now_ms
 from keel.errors import ConflictError, NotFoundError
+from keel.naming import check_stored_name
 from keel.store import schema as t
 from keel.store.sql_base import SqlBase
 
@@ -29,6 +30,7 @@ class ExperimentChangesMixin(SqlBase):
         return eid
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        check_stored_name("experiment", new_name)
         e = t.experiments
         with self._write() as c:
             eid = self._experiment_pk(c, experiment_id)

@@ -12,6 +12,7 @@ from keel import limits
 from keel.clock import now_ms
 from keel.entities import Comment, ModelVersion, RegisteredModel
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
+from keel.naming import check_stored_name
 from keel.store import schema as t
 from keel.store.sql_base import SqlBase, current_user, insert_tags
 
@@ -28,6 +29,7 @@ class RegistryMixin(SqlBase):
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> RegisteredModel:
+        check_stored_name("model", name)
         with self._write() as c:
             pid = self._project_id(c, project)
             if self._model_id(c, name, project, must=False) is not None:
@@ -290,6 +292,7 @@ class RegistryMixin(SqlBase):
             c.execute(sa.update(m).where(m.c.id == mid).values(description=description, updated_at=now_ms()))
 
     def rename_registered_model(self, name: str, new_name: str, *, project: str = "default") -> None:
+        check_stored_name("model", new_name)
         m = t.registered_models
         with self._write() as c:
             mid = self._model_id(c, name, project)
@@ -355,8 +358,35 @@ class RegistryMixin(SqlBase):
                 raise NotFoundError(f"model {name!r} version {version} has no tag {key!r}")
 
     # -- comments ----------------------------------------------------------------------------
+    # A model version's comments are kept under the registered model's id ("#ID:VERSION"), not its
+    # name: a name is only unique inside a project, and two projects' "churn/1" are different
+    # versions. Rows written before (keyed "NAME/VERSION", always checked against the project
+    # "default") still belong to that project's model.
+    def _comment_keys(self, target_type: str, target_id: str, project: str) -> tuple[str, ...]:
+        """The stored keys of a target's comments (the first one is where new comments go)."""
+        if target_type == "run":
+            with self._read() as c:
+                self._run_pk(c, target_id)  # raises NotFoundError for an unknown run
+            return (target_id,)
+        if target_type != "model_version":
+            raise InvalidInputError("comments attach to a 'run' or a 'model_version'")
+        name, _, version = target_id.rpartition("/")
+        if not name or not version.isdigit():
+            raise InvalidInputError(f"a model version comment targets 'NAME/VERSION', not {target_id!r}")
+        self.get_model_version(name, int(version), project=project)  # NotFoundError when missing
+        with self._read() as c:
+            mid = self._model_id(c, name, project)
+        key = f"#{mid}:{int(version)}"
+        return (key, target_id) if project == "default" else (key,)
+
     def add_comment(
-        self, target_type: str, target_id: str, body: str, *, author: str | None = None
+        self,
+        target_type: str,
+        target_id: str,
+        body: str,
+        *,
+        author: str | None = None,
+        project: str = "default",
     ) -> Comment:
         if target_type not in {"run", "model_version"}:
             raise InvalidInputError("comments attach to a 'run' or a 'model_version'")
@@ -371,19 +401,14 @@ class RegistryMixin(SqlBase):
                 actual=len(body),
                 what="comment",
             )
-        if target_type == "run":
-            with self._read() as c:
-                self._run_pk(c, target_id)  # raises NotFoundError for an unknown run
-        else:
-            name, _, version = target_id.rpartition("/")
-            self.get_model_version(name, int(version))
+        key = self._comment_keys(target_type, target_id, project)[0]
         stamp = now_ms()
         author = author or current_user()
         with self._write() as c:
             cid = c.execute(
                 sa.insert(t.comments).values(
                     target_type=target_type,
-                    target_id=target_id,
+                    target_id=key,
                     author=author,
                     body=body,
                     created_at=stamp,
@@ -391,12 +416,18 @@ class RegistryMixin(SqlBase):
             ).inserted_primary_key[0]  # type: ignore[index]
         return Comment(int(cid), target_type, target_id, author, body, stamp)
 
-    def list_comments(self, target_type: str, target_id: str) -> list[Comment]:
+    def list_comments(self, target_type: str, target_id: str, *, project: str = "default") -> list[Comment]:
+        """The comments on a run, or on version ``NAME/VERSION`` of ``project``'s model (none when
+        that version does not exist)."""
+        try:
+            keys = self._comment_keys(target_type, target_id, project)
+        except NotFoundError:
+            return []
         cm = t.comments
         with self._read() as c:
             rows = c.execute(
                 sa.select(cm)
-                .where(cm.c.target_type == target_type, cm.c.target_id == target_id)
+                .where(cm.c.target_type == target_type, cm.c.target_id.in_(keys))
                 .order_by(cm.c.id)
             ).all()
-        return [Comment(*row) for row in rows]
+        return [Comment(row[0], row[1], target_id, *row[3:]) for row in rows]

@@ -592,11 +592,11 @@ class Client:
     def add_comment(self, target: str, body: str, author: str | None = None) -> Comment:
         """Comment on a run (its id) or a model version (``models:/name/3``)."""
         target_type, target_id = self._comment_target(target)
-        return self.store.add_comment(target_type, target_id, body, author=author)
+        return self.store.add_comment(target_type, target_id, body, author=author, project=self.project)
 
     def list_comments(self, target: str) -> list[Comment]:
         target_type, target_id = self._comment_target(target)
-        return self.store.list_comments(target_type, target_id)
+        return self.store.list_comments(target_type, target_id, project=self.project)
 
     def _comment_target(self, target: str) -> tuple[str, str]:
         if target.startswith("models:/"):

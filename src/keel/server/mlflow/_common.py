@@ -26,6 +26,7 @@ from keel.errors import (
     ParamConflictError,
     StoreError,
 )
+from keel.naming import check_stored_name
 from keel.server.limits import KeelJSONResponse, error_body, scrub
 from keel.server.policy import get_artifacts, get_principal, get_store, require
 
@@ -88,6 +89,14 @@ class Payload:
 
     @classmethod
     def of(cls, request: Request) -> Payload:
+        unread = request.scope.get("keel.unread_body")
+        if unread is None and "keel.form" in request.scope:
+            unread = "application/x-www-form-urlencoded"
+        if unread is not None:  # its fields would be invisible here, and to the policy
+            raise InvalidInputError(
+                f"the request body has media type {unread!r}; MLflow requests send JSON "
+                "with 'Content-Type: application/json'"
+            )
         return cls(request.scope.get("keel.json"), request.query_params)
 
     def raw(self, name: str) -> Any:
@@ -106,6 +115,14 @@ class Payload:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise InvalidInputError(f"parameter {name!r} must be a string, not {type(value).__name__}")
         return str(value)
+
+    def name(self, field: str, kind: str) -> str | None:
+        """A name to create or rename to: a JSON string that passes keel's one rule for stored
+        names (:func:`keel.naming.check_stored_name`), or None when the field is absent."""
+        value = self.raw(field)
+        if value is None or value == "":
+            return None
+        return check_stored_name(kind, value)
 
     def need(self, name: str) -> str:
         value = self.text(name, required=True)

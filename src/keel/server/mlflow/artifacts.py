@@ -27,9 +27,10 @@ from keel.artifacts.names import check_artifact_name, media_type
 from keel.entities import Artifact
 from keel.errors import InvalidInputError, KeelError, NotFoundError
 from keel.ids import check_run_id
+from keel.server.downloads import download_headers, served_media_type
 from keel.server.limits import KeelJSONResponse
 from keel.server.mlflow._common import Context, Payload, endpoint, mlflow_error
-from keel.server.policy import require
+from keel.server.policy import project_of_run, request_value, require
 
 __all__ = ["artifacts_router", "list_children", "parse_path", "router"]
 
@@ -59,13 +60,16 @@ def parse_path(path: str) -> tuple[str, str]:
 
 
 def _project_of_path(request: Request) -> str | None:
-    path = request.path_params.get("artifact_path") or request.query_params.get("path") or ""
-    run_id = request.query_params.get("run_id") or request.query_params.get("run_uuid")
-    if not run_id:
-        try:
-            run_id, _ = parse_path(str(path))
-        except KeelError:
-            return None
+    """Policy resolver: the project of the run whose files the route serves, the run named in the
+    artifact path itself (any ``run_id`` in the query is ignored: the route never uses it)."""
+    if "artifact_path" in request.path_params:
+        path = request.path_params["artifact_path"]
+    else:
+        path = request_value(request, "path")
+    try:
+        run_id, _ = parse_path(str(path or ""))
+    except KeelError:
+        return None
     return request.app.state.projects.of_run(run_id)  # type: ignore[no-any-return]
 
 
@@ -128,8 +132,9 @@ def download_artifact(request: Request, artifact_path: str) -> Response:
         if not name:
             raise InvalidInputError("a download names a file: runs/RUN_ID/NAME")
         artifact = find_artifact(ctx.store, run_id, name)
+        media, headers = served_media_type(artifact.media_type), download_headers(name)
         if artifact.size <= _IN_MEMORY:
-            return Response(ctx.artifacts.read_bytes(artifact.sha256), media_type=artifact.media_type)
+            return Response(ctx.artifacts.read_bytes(artifact.sha256), media_type=media, headers=headers)
         fd, tmp = tempfile.mkstemp(prefix="keel-download-")
         os.close(fd)
         try:
@@ -137,7 +142,7 @@ def download_artifact(request: Request, artifact_path: str) -> Response:
         except BaseException:
             os.unlink(tmp)
             raise
-        return FileResponse(tmp, media_type=artifact.media_type, background=BackgroundTask(os.unlink, tmp))
+        return FileResponse(tmp, media_type=media, headers=headers, background=BackgroundTask(os.unlink, tmp))
     except KeelError as exc:
         return mlflow_error(exc, request)
 
@@ -145,7 +150,7 @@ def download_artifact(request: Request, artifact_path: str) -> Response:
 def list_artifacts_mlflow_artifacts(request: Request) -> Response:
     ctx = Context.of(request)
     try:
-        run_id, prefix = parse_path(request.query_params.get("path") or "")
+        run_id, prefix = parse_path(str(request_value(request, "path") or ""))
         return KeelJSONResponse(
             {"files": list_children(ctx.store.list_artifacts(run_id, prefix=prefix), prefix)}
         )
@@ -180,9 +185,9 @@ artifacts_router.add_api_route(
 
 
 # -- /api/2.0/mlflow/artifacts/list -------------------------------------------------------------
-@endpoint(router, "GET", "/artifacts/list", "read", _project_of_path)
+@endpoint(router, "GET", "/artifacts/list", "read", project_of_run("run_id", "run_uuid"))
 def list_artifacts(ctx: Context, p: Payload) -> dict[str, Any]:
-    run_id = check_run_id(p.text("run_id") or p.text("run_uuid") or "")
+    run_id = check_run_id(request_value(ctx.request, "run_id", "run_uuid") or "")
     prefix = p.text("path") or ""
     if prefix:
         check_artifact_name(prefix.strip("/"))

@@ -16,7 +16,7 @@ from keel.entities import Experiment
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
 from keel.server.mlflow import _filters
 from keel.server.mlflow._common import PROJECT, Context, Payload, as_key_values, endpoint, key_values
-from keel.server.policy import project_of_experiment
+from keel.server.policy import project_of_experiment, request_value
 from keel.store.sql_search import decode_token, encode_token
 
 __all__ = [
@@ -59,12 +59,9 @@ def experiment_project(*names: str) -> Any:
     inner = project_of_experiment(*names)
 
     def resolve(request: Request) -> str | None:
-        body = request.scope.get("keel.json")
-        for name in names:
-            value = body.get(name) if isinstance(body, dict) else None
-            value = value if value is not None else request.query_params.get(name)
-            if value is not None and str(value) == "0":
-                return PROJECT
+        value = request_value(request, *names)
+        if value is not None and str(value) == "0":
+            return PROJECT
         return inner(request)
 
     resolve.__name__ = f"experiment_project{names}"
@@ -93,7 +90,7 @@ def _experiment(ctx: Context, p: Payload, *, create: bool = False) -> Experiment
 
 @endpoint(router, "POST", "/experiments/create", "write")
 def create_experiment(ctx: Context, p: Payload) -> dict[str, Any]:
-    name = p.need("name")
+    name = p.name("name", "experiment") or p.need("name")
     if p.text("artifact_location"):
         raise InvalidInputError(
             "keel server does not accept artifact locations from clients (artifact roots are server "
@@ -180,7 +177,7 @@ search_experiments = endpoint(router, "POST", "/experiments/search", "read")(_se
 @endpoint(router, "POST", "/experiments/update", "write", experiment_project("experiment_id"))
 def update_experiment(ctx: Context, p: Payload) -> dict[str, Any]:
     experiment = _experiment(ctx, p, create=True)
-    new_name = p.text("new_name")
+    new_name = p.name("new_name", "experiment")
     if new_name:
         ctx.store.rename_experiment(experiment.experiment_id, new_name)
     return {}

@@ -3,7 +3,8 @@
 
 A log-batch request becomes one keel ingest batch (one transaction). MLflow 3's client sends a
 run's metrics a second time, tagged with a model id, when it logs a model; those points are linked
-to the logged model and not stored twice on the run, as MLflow keeps one copy.
+to the logged model and not stored twice on the run, as MLflow keeps one copy. A model id must
+name a logged model the caller may write (404 otherwise, before anything is written).
 """
 
 from __future__ import annotations
@@ -94,16 +95,29 @@ def _new_points(store: Any, run_id: str, points: list[Point], linked: dict[str, 
     return [p for p in points if not (p in candidates and p in known)]
 
 
+def _check_models(ctx: Context, linked: dict[str, list[Point]]) -> None:
+    """Refuse, before anything is written, points linked to a logged model the caller may not
+    write (another project's): the same 404 as for a model that does not exist, so the answer
+    tells nothing about other projects."""
+    from keel.server.mlflow.logged_models import model_run_id
+
+    for model_id in linked:
+        missing = NotFoundError(f"no logged model {model_id!r}; log the model before its metrics")
+        try:
+            run_id = model_run_id(model_id)
+            ctx.check_run("write", run_id)
+            model_run = ctx.store.get_run(run_id)
+        except NotFoundError:
+            raise missing from None
+        if model_run.tags.get(f"{INTERNAL_TAG_PREFIX}kind") != "logged_model":
+            raise missing
+
+
 def _link_model_metrics(store: Any, linked: dict[str, list[Point]]) -> None:
     from keel.server.mlflow.logged_models import model_run_id
 
-    for model_id, group in linked.items():
-        try:
-            model_run = store.get_run(model_run_id(model_id))
-        except NotFoundError:
-            continue  # a model of another server, or none: the run keeps the points
-        if model_run.tags.get(f"{INTERNAL_TAG_PREFIX}kind") == "logged_model":
-            write_points(store, model_run.run_id, group)
+    for model_id, group in linked.items():  # checked by _check_models first
+        write_points(store, model_run_id(model_id), group)
 
 
 def write_points(store: Any, run_id: str, points: list[Point]) -> None:
@@ -117,6 +131,7 @@ def log_metric(ctx: Context, p: Payload) -> dict[str, Any]:
     run_id = run_id_of(p)
     point = {k: p.raw(k) for k in ("key", "value", "step", "timestamp", "model_id")}
     points, linked = _points([point], now_ms())
+    _check_models(ctx, linked)
     write_points(ctx.store, run_id, _new_points(ctx.store, run_id, points, linked))
     _link_model_metrics(ctx.store, linked)
     return {}
@@ -141,6 +156,7 @@ def log_batch(ctx: Context, p: Payload) -> dict[str, Any]:
     _check_count(len(params), MAX_BATCH_PARAMS, "params")
     _check_count(len(tags), MAX_BATCH_TAGS, "tags")
     points, linked = _points(metrics, now_ms())
+    _check_models(ctx, linked)
     if params:
         ctx.store.log_params(run_id, key_values(params, "param"))
     if tags:

@@ -129,7 +129,7 @@ def _model(ctx: Context, name: str) -> dict[str, Any]:
 @endpoint(router, "POST", "/registered-models/create", "write")
 def create_registered_model(ctx: Context, p: Payload) -> dict[str, Any]:
     model = ctx.store.create_registered_model(
-        p.need("name"),
+        p.name("name", "model") or p.need("name"),
         project=PROJECT,
         description=p.text("description"),
         tags=key_values(p.records("tags"), "registered model tag"),
@@ -177,7 +177,7 @@ def update_registered_model(ctx: Context, p: Payload) -> dict[str, Any]:
 
 @endpoint(router, "POST", "/registered-models/rename", "promote")
 def rename_registered_model(ctx: Context, p: Payload) -> dict[str, Any]:
-    new_name = p.need("new_name")
+    new_name = p.name("new_name", "model") or p.need("new_name")
     ctx.store.rename_registered_model(p.need("name"), new_name, project=PROJECT)
     return {"registered_model": _model(ctx, new_name)}
 

@@ -25,7 +25,7 @@ from keel.server.mlflow._common import (
     key_values,
 )
 from keel.server.mlflow.experiments import experiment_project, resolve_experiment_id
-from keel.server.policy import SOME_PROJECT, project_of_run
+from keel.server.policy import SOME_PROJECT, check_parent_run, project_of_run
 
 __all__ = ["INTERNAL_TAG_PREFIX", "RUN", "router", "run_id_of", "run_json", "short_text"]
 
@@ -122,11 +122,11 @@ def create_run(ctx: Context, p: Payload) -> dict[str, Any]:
     experiment_id = resolve_experiment_id(ctx.store, p.text("experiment_id") or "0", create=True)
     tags = key_values(p.records("tags"), "run tag")
     run_id = new_id()
-    name = p.text("run_name") or tags.get("mlflow.runName") or f"run-{run_id[:8]}"
+    name = p.name("run_name", "run") or tags.get("mlflow.runName") or f"run-{run_id[:8]}"
     tags["mlflow.runName"] = name
     parent = tags.get("mlflow.parentRunId")
     if parent:
-        ctx.check_run("read", check_run_id(parent))
+        check_parent_run(ctx.request, check_run_id(parent), experiment_id)
     run = ctx.store.create_run(
         experiment_id,
         short_text(name, "run name"),
@@ -156,7 +156,7 @@ def update_run(ctx: Context, p: Payload) -> dict[str, Any]:
             status = "RUNNING"
         if status not in RunStatus.__members__:
             raise InvalidInputError(f"unknown run status {status!r}; use RUNNING, FINISHED, FAILED or KILLED")
-    name = p.text("run_name")
+    name = p.name("run_name", "run")
     ctx.store.update_run(
         run_id,
         status=status,

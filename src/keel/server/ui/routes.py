@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from keel.errors import InvalidInputError, KeelError, NotFoundError
+from keel.server.downloads import download_headers, served_media_type
 from keel.server.policy import project_of_experiment, project_of_run, project_param, public, require
 from keel.server.ui import series as series_module
 from keel.server.ui import svg, views
@@ -353,7 +354,9 @@ def _form(body: bytes) -> dict[str, str]:
     return {k: v[-1] for k, v in fields.items()}
 
 
-async def _comment(request: Request, target_type: str, target_id: str, back: str) -> Response:
+async def _comment(
+    request: Request, target_type: str, target_id: str, back: str, project: str = "default"
+) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     fields = _form(await request.body())
@@ -365,12 +368,17 @@ async def _comment(request: Request, target_type: str, target_id: str, back: str
     error = ""
     try:
         await run_in_threadpool(
-            store.add_comment, target_type, target_id, fields.get("body", ""), author=author
+            functools.partial(store.add_comment, author=author, project=project),
+            target_type,
+            target_id,
+            fields.get("body", ""),
         )
     except InvalidInputError as exc:
         error = str(exc)
     if request.headers.get("hx-request") == "true":
-        comments = await run_in_threadpool(store.list_comments, target_type, target_id)
+        comments = await run_in_threadpool(
+            functools.partial(store.list_comments, project=project), target_type, target_id
+        )
         return render(
             request,
             "_comments.html",
@@ -422,18 +430,14 @@ def artifact_raw(request: Request, run_id: str, name: str, download: bool = Fals
     except NotFoundError as exc:
         return Response(str(exc), status_code=404, media_type="text/plain")
     data = request.app.state.artifacts.read_bytes(artifact.sha256)
-    media = artifact.media_type or "application/octet-stream"
     inline = not download and kind_of(artifact) in {"image", "html", "text", "json", "csv"}
-    filename = urllib.parse.quote(name.rsplit("/", 1)[-1])
     return Response(
         data,
-        media_type=media,
+        media_type=served_media_type(artifact.media_type),
         headers={
             # a report is someone's HTML: it runs in an opaque origin with no scripts, no requests out
-            "Content-Security-Policy": ARTIFACT_CSP,
-            "X-Content-Type-Options": "nosniff",
+            **download_headers(name, inline=inline, csp=ARTIFACT_CSP),
             "X-Frame-Options": "SAMEORIGIN",
-            "Content-Disposition": f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{filename}",
             "Cache-Control": "private, max-age=3600",
         },
     )
@@ -472,13 +476,19 @@ def dataset_page(request: Request, name: str) -> Response:
     projects = request.app.state.projects
     uses = [u for u in found.uses if _allowed(request, projects.of_run(u.run_id))]
     outputs = [e for e in found.outputs if _allowed(request, projects.of_run(e.run_id))]
+    # only versions registered from runs the viewer may read: the others are other projects' models
+    versions = [
+        v
+        for v in found.model_versions
+        if v.run_id and (project := projects.of_run(v.run_id)) is not None and _allowed(request, project)
+    ]
     return render(
         request,
         "dataset.html",
         name=name,
         uses=uses,
         outputs=outputs,
-        versions=found.model_versions,
+        versions=versions,
         title=f"dataset {name}",
     )
 
@@ -586,7 +596,7 @@ def model_version_page(request: Request, name: str, version: int, project: str =
         run=run,
         datasets=datasets or [],
         reports=reports or [],
-        comments=store.list_comments("model_version", f"{name}/{version}"),
+        comments=store.list_comments("model_version", f"{name}/{version}", project=project),
         comment_url=f"{PREFIX}/models/{urllib.parse.quote(name, safe='')}/versions/{version}/comments"
         + (f"?project={urllib.parse.quote(project)}" if project != "default" else ""),
         title=f"{name} v{version}",
@@ -600,7 +610,7 @@ async def model_version_comment(
     back = f"{PREFIX}/models/{urllib.parse.quote(name, safe='')}/versions/{version}"
     if project != "default":
         back += f"?project={urllib.parse.quote(project)}"
-    return await _comment(request, "model_version", f"{name}/{version}", back)
+    return await _comment(request, "model_version", f"{name}/{version}", back, project)
 
 
 # -- pipelines -------------------------------------------------------------------------------
