@@ -40,7 +40,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from keel.errors import InvalidInputError, NotFoundError
+from keel.errors import InvalidInputError, NotFoundError, TrustError
 from keel.pipelines.errors import StepFailedError
 from keel.pipelines.graph import Graph, Node, iter_outputs, replace_outputs
 from keel.pipelines.materializers import encode_small_output, hash_folder, load_output, save_output
@@ -55,6 +55,8 @@ DEFER_BYTES = 4 * 2**20
 DEFER_SLOTS = 2
 #: how many nodes ahead the inline executor looks up cache keys in one batch
 _PREFETCH = 500
+#: how step errors name the options that would help, for callers of the Python API
+PYTHON_OPTIONS = {"cache": "cache=False", "trust": "trust=True"}
 
 
 @runtime_checkable
@@ -89,6 +91,7 @@ class FolderSink:
         self.root.mkdir(parents=True, exist_ok=True)
         #: (node id, output name) → sha256 of what was last stored for it
         self.index: dict[tuple[str, str], str] = {}
+        self._own_pickles = self.root / ".own-pickles"
 
     def put(self, node_id: str, name: str, folder: Path) -> str:
         sha = hash_folder(folder)
@@ -103,6 +106,14 @@ class FolderSink:
 
     def has(self, sha256: str) -> bool:
         return (self.root / sha256[:2] / sha256).is_dir()
+
+    def record_own_pickle(self, sha256: str) -> None:
+        """Remember that a run writing here pickled the output ``sha256`` itself."""
+        self._own_pickles.mkdir(exist_ok=True)
+        (self._own_pickles / sha256).touch()
+
+    def is_own_pickle(self, sha256: str) -> bool:
+        return (self._own_pickles / sha256).is_file()
 
     def open(self, sha256: str) -> Path:
         target = self.root / sha256[:2] / sha256
@@ -120,7 +131,18 @@ class _Cached:
         self.sink, self.sha, self.trust = sink, sha, trust
 
     def load(self) -> Any:
-        return load_output(self.sink.open(self.sha), trust=self.trust)
+        return load_output(self.sink.open(self.sha), trust=self.trust or is_own_pickle(self.sink, self.sha))
+
+
+def is_own_pickle(sink: Sink, sha256: str) -> bool:
+    """Whether a pipeline run on this machine pickled the output ``sha256`` itself.
+
+    Such an output loads without ``trust=True``: its bytes are checked against the hash the writer
+    recorded, so they are the bytes this machine wrote. A pickle that only the shared cache knows
+    (another user's run against the same server) still needs explicit trust.
+    """
+    check = getattr(sink, "is_own_pickle", None)
+    return bool(check(sha256)) if callable(check) else False
 
 
 def _loaded(values: dict[str, Any], name: str) -> Any:
@@ -265,6 +287,7 @@ class _Run:
         trust: bool,
         env: dict[str, Any],
         progress: Callable[[NodeRecord], None] | None = None,
+        options: Mapping[str, str] | None = None,
     ):
         if cache is not None and sink is None:
             raise InvalidInputError("caching needs a sink to store and reload outputs; pass sink= too")
@@ -273,6 +296,8 @@ class _Run:
         self.values: dict[str, dict[str, Any]] = {}
         self.sources: dict[int, dict[str, str]] = {}
         self.progress = progress
+        #: how the caller spells the options its error messages suggest (Python arguments by default)
+        self.options = {**PYTHON_OPTIONS, **(options or {})}
         # intermediate values are dropped once every reader has its arguments (big arrays flowing
         # through many steps would otherwise all stay in memory); the pipeline's results are kept
         self.readers = {node_id: len(children) for node_id, children in graph.downstream().items()}
@@ -301,12 +326,24 @@ class _Run:
         loaded. Call once per node: it releases inputs no other step still needs."""
         try:
             arguments = node.call_arguments(lambda out: _loaded(self.values[out.node], out.name))
+        except TrustError:
+            trust, no_cache = self.options["trust"], self.options["cache"]
+            self.finish(
+                node,
+                Attempt.failure(
+                    f"step `{node.id}` could not load a cached input: it is a pickle this machine did "
+                    "not write (unpickling runs whatever code it holds). Run the pipeline again with "
+                    f"{no_cache} to recompute it, or with {trust} if you trust everyone who writes to "
+                    "this store"
+                ),
+            )
+            arguments = None
         except Exception as exc:
             self.finish(
                 node,
                 Attempt.failure(
                     f"step `{node.id}` could not load a cached input ({type(exc).__name__}: {exc}); "
-                    "run the pipeline again with cache=False to recompute it"
+                    f"run the pipeline again with {self.options['cache']} to recompute it"
                 ),
             )
             arguments = None
@@ -435,8 +472,12 @@ class _Run:
         scratch = getattr(self.sink, "scratch", None) if large else None
         folder = Path(tempfile.mkdtemp(prefix="keel-output-", dir=scratch or _scratch()))
         try:
-            save_output(value, folder, node=node.id, output=name)
-            return self.sink.put(node.id, name, folder)
+            metadata = save_output(value, folder, node=node.id, output=name)
+            sha = self.sink.put(node.id, name, folder)
+            remember = getattr(self.sink, "record_own_pickle", None)
+            if metadata.get("pickle") and callable(remember):
+                remember(sha)
+            return sha
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -491,13 +532,15 @@ def run_graph(
     environment: Mapping[str, Any] | None = None,
     retry_backoff: float = 0.1,
     progress: Callable[[NodeRecord], None] | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run every node of ``graph``; never raises for a failing step (see ``RunResult.failed``).
 
     ``environment`` is part of every cache key (default: the Python and keel versions).
     ``retry_backoff`` is the first pause between retries in seconds; each next pause doubles.
     ``progress`` is called with each node's record as soon as the node is settled (done, cached,
-    failed or skipped), for progress displays.
+    failed or skipped), for progress displays. ``options`` names the caller's spelling of the
+    options step errors suggest (keys ``cache`` and ``trust``; the CLI passes its flags).
 
         >>> result = run_graph(graph, executor="process", max_workers=2)
         >>> result.failed
@@ -506,7 +549,7 @@ def run_graph(
     if executor not in ("inline", "process", "ray"):
         raise InvalidInputError(f"executor must be 'inline', 'process' or 'ray', not {executor!r}")
     env = dict(environment) if environment is not None else default_environment()
-    run = _Run(graph, sink, cache, trust, env, progress)
+    run = _Run(graph, sink, cache, trust, env, progress, options)
     order = graph.topological_order()
     begun = time.perf_counter()
     try:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keel.artifacts import ArtifactStore, safe_destination
+from keel.artifacts.store import check_sha256
 from keel.entities import StepRun
 from keel.pipelines.graph import Graph
 from keel.pipelines.runner import RunResult, output_entries, run_graph
@@ -55,6 +56,8 @@ class StoreSink:
         self.run_id = run_id
         self.artifacts: ArtifactStore = client._context.artifacts
         self.cache_dir = cache_dir or client._context.keel_dir / "cache" / "outputs"
+        #: hashes of outputs this machine's runs pickled themselves: they reload without trust
+        self.own_pickles = self.cache_dir.parent / "own-pickles"
         #: where large outputs are written before they are stored (a rename away from the store)
         self.scratch = self.artifacts.scratch
         #: artifact records not yet written; :meth:`flush` writes them in one transaction
@@ -117,6 +120,14 @@ class StoreSink:
         if self.pending:
             self.client.store.record_artifacts(self.run_id, self.pending)
             self.pending = []
+
+    def record_own_pickle(self, sha256: str) -> None:
+        """Remember, on this machine only, that a run here pickled the output ``sha256`` itself."""
+        self.own_pickles.mkdir(parents=True, exist_ok=True)
+        (self.own_pickles / check_sha256(sha256)).touch()
+
+    def is_own_pickle(self, sha256: str) -> bool:
+        return (self.own_pickles / check_sha256(sha256)).is_file()
 
     def has(self, sha256: str) -> bool:
         """Whether ``sha256`` can be opened (its manifest is stored or already unpacked here)."""
@@ -188,13 +199,17 @@ def run_pipeline(
     experiment: str = "pipelines",
     tracking_uri: str | None = None,
     progress: bool | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Build ``pipeline`` with ``params``, run it tracked, and return the result.
 
     The result also carries ``pipeline_run_id`` and ``run_id``. A failing step stops its dependants;
     everything else finishes and is recorded, and completed steps are reused by the next run.
     ``progress`` shows a progress bar on stderr (default: when stderr is a terminal). Setting
-    ``KEEL_PIPELINE_CACHE=false`` turns caching off for every run (useful in tests).
+    ``KEEL_PIPELINE_CACHE=false`` turns caching off for every run (useful in tests). Outputs that
+    had to be pickled reload without ``trust`` when a run on this machine wrote them; ``trust=True``
+    also accepts pickles other users' runs put in a shared store. ``options`` is how step errors
+    name ``cache``/``trust`` (the CLI passes its flags).
     """
     from keel.tracking.fluent import active_run, start_run
 
@@ -228,6 +243,7 @@ def run_pipeline(
                     cache=StoreCache(store) if use_cache else None,
                     trust=trust,
                     progress=on_settle,
+                    options=options,
                 )
             finally:
                 sink.flush()
