@@ -149,3 +149,50 @@ def test_a_foreign_pickle_names_the_cli_flags_that_help(project):
         "pipeline", "run", "opaque_pipeline:opaque", "-p", "scale=3", "--trust-pickle", "--json", cwd=project
     )
     assert [s["status"] for s in json.loads(trusted.stdout)["steps"]] == ["cached", "done"]
+
+
+SCRIPT = """
+import json
+from keel.pipelines import pipeline, step
+
+def double(x):
+    return 2 * x
+
+@step
+def load(n: int) -> list:
+    return [double(x) for x in range(n)]
+
+@step
+def total(data: list) -> float:
+    return float(sum(data))
+
+@pipeline
+def flow(n: int = 4):
+    return total(load(n))
+
+if __name__ == "__main__":
+    result = flow.run()
+    print(json.dumps({node: record.cache_hit for node, record in result.nodes.items()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_script_and_the_cli_share_one_cache(project):
+    (project / "flow.py").write_text(SCRIPT)
+    env = {"PATH": "/usr/bin:/bin", "KEEL_SYSTEM_METRICS": "false", "HOME": str(project), **_PYTHONPATH}
+
+    def script() -> dict[str, bool]:
+        done = subprocess.run(
+            [sys.executable, "flow.py"], cwd=project, capture_output=True, text=True, timeout=120, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    assert script() == {"load": False, "total": False}
+    from_cli = json.loads(keel("pipeline", "run", "flow:flow", "--json", cwd=project).stdout)
+    assert [s["status"] for s in from_cli["steps"]] == ["cached", "cached"]
+    # and the other way round: what the CLI computes, the script reuses
+    changed = json.loads(keel("pipeline", "run", "flow:flow", "-p", "n=6", "--json", cwd=project).stdout)
+    assert [s["status"] for s in changed["steps"]] == ["done", "done"]
+    (project / "flow.py").write_text(SCRIPT.replace("def flow(n: int = 4)", "def flow(n: int = 6)"))
+    assert script() == {"load": True, "total": True}
