@@ -55,6 +55,8 @@ DEFER_BYTES = 4 * 2**20
 DEFER_SLOTS = 2
 #: how many nodes ahead the inline executor looks up cache keys in one batch
 _PREFETCH = 500
+#: the cache entry (beside the outputs) that records the metrics a step logged; not an output name
+METRICS_ENTRY = "keel:metrics"
 #: how step errors name the options that would help, for callers of the Python API
 PYTHON_OPTIONS = {"cache": "cache=False", "trust": "trust=True"}
 
@@ -222,6 +224,10 @@ class NodeRecord:
     identities: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     error: str | None = None
+    #: (key, value, step) of the metrics the step logged when it ran (see keel.tracking.capture)
+    metrics: list[tuple[str, Any, Any]] = field(default_factory=list)
+    #: the cache entry's record of those metrics, for a step served from the cache
+    logged: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -398,15 +404,18 @@ class _Run:
         found = self.prefetched.pop(key) if key in self.prefetched else self.cache.get(key)
         if found is None:
             return False
+        found = dict(found)
+        logged = found.pop(METRICS_ENTRY, None)
         entries = {name: _entry(value) for name, value in found.items()}
         present = getattr(self.sink, "has", None)
-        if callable(present) and not all(present(sha) for sha, _ in entries.values()):
+        needed = [sha for sha, _ in entries.values()] + ([str(logged["sha256"])] if logged else [])
+        if callable(present) and not all(present(sha) for sha in needed):
             return False  # a blob went missing: run the step instead
         # loaded when a step that runs (or the caller) reads it: a fully cached chain loads nothing
         # but what the pipeline returns
         sink, trust = self.sink, self.trust
         self.values[node.id] = {name: _Cached(sink, sha, trust) for name, (sha, _) in entries.items()}
-        record.status, record.cache_hit = "cached", True
+        record.status, record.cache_hit, record.logged = "cached", True, logged
         record.outputs = {name: sha for name, (sha, _) in entries.items()}
         record.identities = {name: ident for name, (_, ident) in entries.items()}
         self._settled(record)
@@ -417,6 +426,7 @@ class _Run:
         record.started, record.ended = attempt.started, attempt.ended
         record.wall_s, record.cpu_s, record.peak_rss = attempt.wall_s, attempt.cpu_s, attempt.peak_rss
         record.attempts = attempt.attempts
+        record.metrics = attempt.metrics or []
         if attempt.error is not None:
             record.status, record.error = "failed", attempt.error
             self._settled(record)

@@ -28,7 +28,7 @@ from keel.artifacts import ArtifactStore, safe_destination
 from keel.artifacts.store import check_sha256
 from keel.entities import StepRun
 from keel.pipelines.graph import Graph
-from keel.pipelines.runner import RunResult, output_entries, run_graph
+from keel.pipelines.runner import METRICS_ENTRY, RunResult, output_entries, run_graph
 from keel.pipelines.steps import Pipeline
 
 __all__ = ["StoreCache", "StoreSink", "graph_document", "load_pipeline", "run_pipeline", "stored_graph"]
@@ -247,6 +247,8 @@ def run_pipeline(
                 )
             finally:
                 sink.flush()
+        logged = _store_logged_metrics(sink.artifacts, result)
+        replay_logged_metrics(run.client, run.run_id, sink.artifacts, result)
         # downstream cache keys name large outputs by identity; lineage wants their content hashes
         stored = {
             record.identities.get(name, sha): sha
@@ -254,7 +256,8 @@ def run_pipeline(
             for name, sha in record.outputs.items()
         }
         store.record_step_runs(
-            pipeline_run_id, [_step_run(graph, result, node_id, stored) for node_id in graph.nodes]
+            pipeline_run_id,
+            [_step_run(graph, result, node_id, stored, logged.get(node_id)) for node_id in graph.nodes],
         )
         # outputs taken from the cache were made by earlier runs: this run used them (lineage)
         reused = [
@@ -305,9 +308,49 @@ def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], No
         yield advance
 
 
-def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str, str]) -> StepRun:
+def _store_logged_metrics(artifacts: ArtifactStore, result: RunResult) -> dict[str, dict[str, Any]]:
+    """Store the metrics each step that ran logged, as one JSON blob per step; return the cache
+    entries (``{"sha256", "count"}``) that name them, by node id."""
+    entries: dict[str, dict[str, Any]] = {}
+    for node_id, record in result.nodes.items():
+        if record.status != "done" or record.cache_hit or not record.metrics:
+            continue
+        points = []
+        for key, value, step in record.metrics:
+            try:
+                points.append([str(key), float(value), int(step)])
+            except (TypeError, ValueError):  # log_metric refused it too
+                continue
+        document = json.dumps({"format": "keel-step-metrics", "metrics": points}).encode()
+        sha, _ = artifacts.put_bytes(document, durable=False)
+        entries[node_id] = {"sha256": sha, "count": len(points)}
+    return entries
+
+
+def replay_logged_metrics(client: Any, run_id: str, artifacts: ArtifactStore, result: RunResult) -> None:
+    """Log again, on this run, the metrics that the steps served from the cache logged when they ran,
+    so a cached run shows them too (same keys, values and steps; timestamps of now)."""
+    points: list[tuple[str, float, int]] = []
+    for record in result.nodes.values():
+        if record.cache_hit and record.logged and record.logged.get("sha256"):
+            document = json.loads(artifacts.read_bytes(str(record.logged["sha256"])))
+            points.extend((str(k), float(v), int(s)) for k, v, s in document.get("metrics", []))
+    if points:
+        client.log_batch(run_id, metrics=points)
+
+
+def _step_run(
+    graph: Graph,
+    result: RunResult,
+    node_id: str,
+    stored: Mapping[str, str],
+    logged: Mapping[str, Any] | None = None,
+) -> StepRun:
     record = result.nodes[node_id]
     components = record.components or {}
+    outputs: dict[str, Any] = dict(output_entries(record))
+    if logged:
+        outputs[METRICS_ENTRY] = dict(logged)  # enters the step cache with the outputs
     return StepRun(
         node=node_id,
         step=graph.nodes[node_id].step.name,
@@ -321,7 +364,7 @@ def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str
         peak_rss_mb=record.peak_rss / 2**20 if record.peak_rss else None,
         error=record.error,
         inputs={name: stored.get(ident, ident) for name, ident in components.get("inputs", {}).items()},
-        outputs=output_entries(record),
+        outputs=outputs,
         components=components or None,
     )
 
