@@ -88,3 +88,21 @@ def test_keel_version_loads_its_registered_bytes_after_the_run_logs_more(
     client.log_text(run.run_id, "junk", "model/model.skops")
     loaded = client.load_model("models:/clf/1")
     np.testing.assert_array_equal(loaded.predict(features), first.predict(features))
+
+
+def test_mlflow3_logged_model_files_are_frozen_once_registered(http: httpx.Client) -> None:
+    run_id = _mlflow_run(http)
+    experiment = _ok(http.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]["info"]["experiment_id"]
+    body = {"experiment_id": experiment, "name": "clf", "source_run_id": run_id}
+    model_id = _ok(http.post(f"{API}/logged-models", json=body))["model"]["info"]["model_id"]
+    _ok(http.put(f"{ARTIFACTS}/models/{model_id}/MLmodel", content=b"flavors: {}\n"))
+    _ok(http.put(f"{ARTIFACTS}/models/{model_id}/model.pkl", content=b"original"))
+    _ok(http.post(f"{API}/registered-models/create", json={"name": "logged"}))
+    body = {"name": "logged", "source": f"models:/{model_id}", "model_id": model_id}
+    _ok(http.post(f"{API}/model-versions/create", json=body))
+
+    replaced = http.put(f"{ARTIFACTS}/models/{model_id}/model.pkl", content=b"evil")
+    assert replaced.status_code >= 400 and "cannot change after registration" in replaced.text
+    assert http.get(f"{ARTIFACTS}/models/{model_id}/model.pkl").content == b"original"
+    # the run that logged the model is not frozen: only the model's own files are
+    _ok(http.put(f"{ARTIFACTS}/runs/{run_id}/model.pkl", content=b"unrelated"))
