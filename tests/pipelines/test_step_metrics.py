@@ -61,3 +61,17 @@ def test_capture_keeps_only_this_threads_metrics(project: Path) -> None:
             other.join()
         keel.log_metric("after", 3.0)
     assert logged == [("mine", 1.0, 2)]
+
+
+def test_metrics_of_a_cached_step_come_back_through_a_server(project: Path, tmp_path: Path) -> None:
+    from keel.pipelines.tracking import run_pipeline
+    from keel.server.testing import LiveServer
+
+    with LiveServer(tmp_path / "server") as server:
+        uri = f"http://:{server.token}@127.0.0.1:{server.port}"
+        run_pipeline(training, tracking_uri=uri)
+        CALLS.clear()
+        second = run_pipeline(training, {"label": "score"}, tracking_uri=uri)
+        assert CALLS == ["report"]
+        history = keel.Client(tracking_uri=uri).get_metric_history(second.run_id, "loss")
+        assert history.values.tolist() == [1.0, 0.5, 1.0 / 3]
