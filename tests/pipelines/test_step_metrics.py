@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def _history(run_id: str, key: str) -> list[tuple[int, float]]:
 def test_metrics_of_a_cached_step_show_on_the_new_run(project: Path) -> None:
     first = training.run()
     assert _history(first.run_id, "loss") == [(0, 1.0), (1, 0.5), (2, 1.0 / 3)]
+    recorded = keel.Client().read_artifact(first.run_id, "steps/train/logged-metrics.keel.json")
+    assert json.loads(recorded)["metrics"][0] == ["rows", 8.0, 0]
 
     CALLS.clear()
     second = training.run({"label": "score"})  # train comes from the cache, report runs

@@ -247,7 +247,9 @@ def run_pipeline(
                 )
             finally:
                 sink.flush()
-        logged = _store_logged_metrics(sink.artifacts, result)
+        logged, rows = _store_logged_metrics(sink.artifacts, result)
+        if rows:  # artifacts of the run, like the outputs: listed, downloadable, in lineage
+            store.record_artifacts(run.run_id, rows)
         replay_logged_metrics(run.client, run.run_id, sink.artifacts, result)
         # downstream cache keys name large outputs by identity; lineage wants their content hashes
         stored = {
@@ -308,10 +310,13 @@ def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], No
         yield advance
 
 
-def _store_logged_metrics(artifacts: ArtifactStore, result: RunResult) -> dict[str, dict[str, Any]]:
+def _store_logged_metrics(
+    artifacts: ArtifactStore, result: RunResult
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str, int, str]]]:
     """Store the metrics each step that ran logged, as one JSON blob per step; return the cache
-    entries (``{"sha256", "count"}``) that name them, by node id."""
+    entries (``{"sha256", "count"}``) that name them by node id, and their artifact records."""
     entries: dict[str, dict[str, Any]] = {}
+    rows: list[tuple[str, str, int, str]] = []
     for node_id, record in result.nodes.items():
         if record.status != "done" or record.cache_hit or not record.metrics:
             continue
@@ -322,9 +327,10 @@ def _store_logged_metrics(artifacts: ArtifactStore, result: RunResult) -> dict[s
             except (TypeError, ValueError):  # log_metric refused it too
                 continue
         document = json.dumps({"format": "keel-step-metrics", "metrics": points}).encode()
-        sha, _ = artifacts.put_bytes(document, durable=False)
+        sha, size = artifacts.put_bytes(document, durable=False)
         entries[node_id] = {"sha256": sha, "count": len(points)}
-    return entries
+        rows.append((_artifact_name(node_id, "logged-metrics.keel"), sha, size, "application/json"))
+    return entries, rows
 
 
 def replay_logged_metrics(client: Any, run_id: str, artifacts: ArtifactStore, result: RunResult) -> None:
