@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 KEEL = str(Path(sys.executable).parent / "keel")
+# the source under test, when it is not the installed one (a worktree run with PYTHONPATH=src)
+_PYTHONPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 
 MODULE = """
 from keel.pipelines import pipeline, step
@@ -40,7 +43,7 @@ def keel(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProce
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "KEEL_SYSTEM_METRICS": "false", "HOME": str(cwd)},
+        env={"PATH": "/usr/bin:/bin", "KEEL_SYSTEM_METRICS": "false", "HOME": str(cwd), **_PYTHONPATH},
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -101,3 +104,95 @@ def test_pipeline_commands(project):
         "pipeline", "run", "numbers_pipeline:numbers", "--param", "oops", cwd=project, check=False
     )
     assert bad_param.returncode == 2 and "NAME=VALUE" in bad_param.stderr
+
+
+OPAQUE_MODULE = """
+from keel.pipelines import pipeline, step
+
+class Opaque:
+    def __init__(self, value):
+        self.value = value
+
+@step
+def make(n: int) -> Opaque:
+    return Opaque(n)
+
+@step
+def use(thing: Opaque, scale: float) -> float:
+    return thing.value * scale
+
+@pipeline
+def opaque(n: int = 3, scale: float = 1.0):
+    return use(make(n), scale)
+"""
+
+
+@pytest.mark.slow
+def test_a_foreign_pickle_names_the_cli_flags_that_help(project):
+    (project / "opaque_pipeline.py").write_text(OPAQUE_MODULE)
+    keel("pipeline", "run", "opaque_pipeline:opaque", cwd=project)
+    # this machine pickled it: the next run reloads it without any flag
+    again = json.loads(
+        keel("pipeline", "run", "opaque_pipeline:opaque", "-p", "scale=2", "--json", cwd=project).stdout
+    )
+    assert [s["status"] for s in again["steps"]] == ["cached", "done"]
+
+    import shutil
+
+    shutil.rmtree(project / ".keel" / "cache")  # as if another machine shared the store
+    refused = keel("pipeline", "run", "opaque_pipeline:opaque", "-p", "scale=3", cwd=project, check=False)
+    assert refused.returncode == 1
+    text = refused.stdout + refused.stderr
+    assert "--trust-pickle" in text and "--no-cache" in text
+    assert "trust=True" not in text and "cache=False" not in text
+    trusted = keel(
+        "pipeline", "run", "opaque_pipeline:opaque", "-p", "scale=3", "--trust-pickle", "--json", cwd=project
+    )
+    assert [s["status"] for s in json.loads(trusted.stdout)["steps"]] == ["cached", "done"]
+
+
+SCRIPT = """
+import json
+from keel.pipelines import pipeline, step
+
+def double(x):
+    return 2 * x
+
+@step
+def load(n: int) -> list:
+    return [double(x) for x in range(n)]
+
+@step
+def total(data: list) -> float:
+    return float(sum(data))
+
+@pipeline
+def flow(n: int = 4):
+    return total(load(n))
+
+if __name__ == "__main__":
+    result = flow.run()
+    print(json.dumps({node: record.cache_hit for node, record in result.nodes.items()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_script_and_the_cli_share_one_cache(project):
+    (project / "flow.py").write_text(SCRIPT)
+    env = {"PATH": "/usr/bin:/bin", "KEEL_SYSTEM_METRICS": "false", "HOME": str(project), **_PYTHONPATH}
+
+    def script() -> dict[str, bool]:
+        done = subprocess.run(
+            [sys.executable, "flow.py"], cwd=project, capture_output=True, text=True, timeout=120, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    assert script() == {"load": False, "total": False}
+    from_cli = json.loads(keel("pipeline", "run", "flow:flow", "--json", cwd=project).stdout)
+    assert [s["status"] for s in from_cli["steps"]] == ["cached", "cached"]
+    # and the other way round: what the CLI computes, the script reuses
+    changed = json.loads(keel("pipeline", "run", "flow:flow", "-p", "n=6", "--json", cwd=project).stdout)
+    assert [s["status"] for s in changed["steps"]] == ["done", "done"]
+    (project / "flow.py").write_text(SCRIPT.replace("def flow(n: int = 4)", "def flow(n: int = 6)"))
+    assert script() == {"load": True, "total": True}

@@ -40,9 +40,65 @@ def test_json_values_round_trip_with_nan_and_infinity(tmp_path: Path) -> None:
     assert roundtrip(None, tmp_path / "n")[0] is None
 
 
-def test_tuples_and_non_string_keys_are_not_json(tmp_path: Path) -> None:
-    assert materializer_for((1, 2)).name == "pickle"  # would come back as a list
-    assert materializer_for({1: "a"}).name == "pickle"
+def test_tuples_and_non_string_keys_are_containers_not_json(tmp_path: Path) -> None:
+    # JSON would bring a tuple back as a list and int keys as strings; a container keeps both
+    assert materializer_for((1, 2)).name == "container"
+    assert materializer_for({1: "a"}).name == "container"
+    assert roundtrip((1, "a"), tmp_path / "t")[0] == (1, "a")
+    assert roundtrip({1: "a", "b": [2]}, tmp_path / "d")[0] == {1: "a", "b": [2]}
+
+
+def test_dict_of_frames_is_stored_structurally_and_loads_without_trust(tmp_path: Path) -> None:
+    frames = {"train": pd.DataFrame({"x": [1, 2]}), "test": pd.DataFrame({"x": [3.5]})}
+    loaded, metadata = roundtrip(frames, tmp_path / "c")
+    assert metadata["materializer"] == "container" and metadata["kind"] == "dict"
+    assert [(i["key"], i["materializer"]) for i in metadata["items"]] == [
+        ("train", "table"),
+        ("test", "table"),
+    ]
+    assert not list((tmp_path / "c").rglob("*.pkl"))
+    assert list(loaded) == ["train", "test"]
+    for name, frame in frames.items():
+        pd.testing.assert_frame_equal(loaded[name], frame)
+
+
+def test_nested_containers_keep_types_keys_and_order(tmp_path: Path) -> None:
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = LogisticRegression().fit(x, np.array([0, 0, 1, 1]))
+    value = {
+        "splits": [(np.arange(3), pd.DataFrame({"a": ["p"]})), (np.arange(2), pd.DataFrame({"a": ["q"]}))],
+        7: {"model": model, "scores": {"f1": 0.5}},
+        "empty": (),
+    }
+    loaded, metadata = roundtrip(value, tmp_path / "n")
+    assert metadata["materializer"] == "container"
+    assert not list((tmp_path / "n").rglob("*.pkl"))
+    assert list(loaded) == ["splits", 7, "empty"] and loaded["empty"] == ()
+    first = loaded["splits"][0]
+    assert isinstance(loaded["splits"], list) and isinstance(first, tuple)
+    np.testing.assert_array_equal(first[0], np.arange(3))
+    pd.testing.assert_frame_equal(loaded["splits"][1][1], pd.DataFrame({"a": ["q"]}))
+    np.testing.assert_array_equal(loaded[7]["model"].predict(x), model.predict(x))
+    assert loaded[7]["scores"] == {"f1": 0.5}
+
+
+def test_containers_with_unknown_elements_or_keys_are_pickled_whole(tmp_path: Path) -> None:
+    assert materializer_for({"a": pd.DataFrame(), "b": Opaque(1)}).name == "pickle"
+    assert materializer_for({(1, 2): pd.DataFrame()}).name == "pickle"  # keys are str or int
+    assert materializer_for({True: pd.DataFrame()}).name == "pickle"  # bool would come back as int
+    looped: list[Any] = [np.arange(2)]
+    looped.append(looped)
+    assert materializer_for(looped).name == "pickle"
+
+
+def test_a_container_element_that_claims_to_be_a_pickle_needs_trust(tmp_path: Path) -> None:
+    save_output({"a": pd.DataFrame({"x": [1]}), "b": np.arange(2)}, tmp_path / "c")
+    element = tmp_path / "c" / "items" / "1"
+    for file in element.iterdir():
+        file.unlink()
+    save_output(Opaque(2), element)  # swapped in by someone who can write the folder
+    with pytest.raises(TrustError):
+        load_output(tmp_path / "c")
 
 
 def test_numpy_arrays_load_memory_mapped(tmp_path: Path) -> None:

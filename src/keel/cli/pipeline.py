@@ -17,6 +17,16 @@ app = typer.Typer(
 )
 
 
+#: how step errors name the options that would help, when the CLI runs the pipeline
+CLI_OPTIONS = {"cache": "--no-cache", "trust": "--trust-pickle"}
+_TRUST_PICKLE = typer.Option(
+    False,
+    "--trust-pickle",
+    help="Also load cached outputs that other machines pickled into a shared store "
+    "(unpickling runs their code); outputs this machine pickled load without it.",
+)
+
+
 def _parse_params(pairs: list[str], config: Path | None) -> dict[str, Any]:
     from keel.errors import InvalidInputError
 
@@ -70,6 +80,7 @@ def run(
     executor: str = typer.Option("inline", "--executor", "-x", help="inline, process or ray."),
     workers: int = typer.Option(None, "--workers", help="Processes for --executor process."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, reuse nothing."),
+    trust_pickle: bool = _TRUST_PICKLE,
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Run a pipeline, tracked; steps whose inputs did not change come from the cache."""
@@ -85,6 +96,8 @@ def run(
         executor=executor,  # type: ignore[arg-type]
         max_workers=workers,
         cache=not no_cache,
+        trust=trust_pickle,
+        options=CLI_OPTIONS,
     )
     _report(result.pipeline_run_id, json_output)  # type: ignore[attr-defined]
     if not result.ok:
@@ -95,6 +108,7 @@ def run(
 @handle_errors
 def resume(
     reference: str = typer.Argument(..., help="Pipeline run id, or the id (prefix) of its tracking run."),
+    trust_pickle: bool = _TRUST_PICKLE,
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Run a pipeline again with the same params: completed steps come from the cache."""
@@ -105,7 +119,7 @@ def resume(
     entry = record.graph.get("entry")
     if not entry or "<locals>" in entry:
         raise InvalidInputError("this pipeline run does not name an importable pipeline to resume")
-    result = run_pipeline(load_pipeline(entry), record.params)
+    result = run_pipeline(load_pipeline(entry), record.params, trust=trust_pickle, options=CLI_OPTIONS)
     _report(result.pipeline_run_id, json_output)  # type: ignore[attr-defined]
     if not result.ok:
         raise typer.Exit(1)

@@ -17,7 +17,6 @@ choosing a flavor for an object reads only the module names of its class hierarc
 
 from __future__ import annotations
 
-import importlib
 import json
 import pickle
 import sys
@@ -35,15 +34,10 @@ from keel.models.base import (
     nearest_class,
     require,
 )
+from keel.models.skops_trust import check_skops_types, is_trusted_skops_type
 from keel.models.wrappers import LightGBMModel, OnnxModel
 
 __all__ = ["FLAVORS", "flavor_for", "get_flavor", "is_trusted_skops_type"]
-
-#: top-level packages whose types a skops file may use without ``trust=True``
-SKOPS_TRUSTED_PACKAGES = frozenset(
-    {"sklearn", "numpy", "scipy", "skops", "builtins", "collections", "lightgbm", "xgboost"}
-)
-_CLASSES_ONLY_PACKAGES = frozenset({"builtins", "collections"})
 
 
 class SklearnFlavor(Flavor):
@@ -66,38 +60,8 @@ class SklearnFlavor(Flavor):
 
     def load(self, data: bytes, manifest: Mapping[str, Any], *, trust: bool, torch_module: Any) -> Any:
         skops_io = require("skops.io", package="skops", extra="sklearn", purpose="Loading with skops")
-        found = list(skops_io.get_untrusted_types(data=data))
-        refused = sorted(name for name in found if not is_trusted_skops_type(name))
-        if refused and not trust:
-            raise TrustError(
-                f"The skops file uses types keel does not trust by default: {', '.join(refused)}. "
-                "Loading it may import and run their code. Pass trust=True only for a model from "
-                "a trusted source."
-            )
-        return skops_io.loads(data, trusted=found)
-
-
-def is_trusted_skops_type(type_name: str) -> bool:
-    """Whether a type named in a skops file may be loaded without ``trust=True``.
-
-    It must come from a package in :data:`SKOPS_TRUSTED_PACKAGES`. From ``builtins`` and
-    ``collections`` only classes pass: functions such as ``builtins.eval`` or ``builtins.exec``
-    stored in a ``FunctionTransformer`` would run on the caller's data, so they need trust.
-
-    Example::
-
-        >>> is_trusted_skops_type("numpy.ndarray"), is_trusted_skops_type("builtins.exec")
-        (True, False)
-    """
-    top, _, rest = type_name.partition(".")
-    if top not in SKOPS_TRUSTED_PACKAGES:
-        return False
-    if top not in _CLASSES_ONLY_PACKAGES:
-        return True
-    target: Any = importlib.import_module(top)  # builtins and collections: always imported
-    for part in rest.split("."):
-        target = getattr(target, part, None)
-    return isinstance(target, type)
+        trusted = check_skops_types(skops_io.get_untrusted_types(data=data), trust=trust)
+        return skops_io.loads(data, trusted=trusted)
 
 
 class XGBoostFlavor(Flavor):

@@ -26,6 +26,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = ["CacheKey", "cache_key", "canonical", "explain", "source_hashes"]
@@ -45,7 +46,33 @@ class CacheKey:
 
 
 def _name(obj: Any) -> str:
-    return f"{obj.__module__}:{obj.__qualname__}"
+    return f"{_module_name(getattr(obj, '__module__', None) or '__main__')}:{obj.__qualname__}"
+
+
+def _module_name(module: str) -> str:
+    """``module``, except that a script run as ``__main__`` gets the name it is imported under.
+
+    ``python flow.py`` defines its steps in ``__main__``; ``keel pipeline run flow:pipe`` imports the
+    same file as ``flow``. Keys name functions by module, so without this the same code would miss
+    the cache it made the other way. The name comes from ``python -m``'s spec, else from the file
+    (with the packages above it that have an ``__init__.py``); code with no file keeps ``__main__``.
+    """
+    if module not in ("__main__", "__mp_main__"):
+        return module
+    main = sys.modules.get(module)
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name not in ("__main__", "__mp_main__"):
+        return str(spec.name)
+    file = getattr(main, "__file__", None)
+    if not file:
+        return module
+    path = Path(file).resolve()
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts)
 
 
 def _is_local(obj: Any, package: str) -> bool:

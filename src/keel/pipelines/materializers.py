@@ -13,6 +13,8 @@ json        dict (str keys), list, str, int, float,       ``value.json``; NaN an
             bool, None, nested
 model       objects :func:`keel.models.flavor_for` gives  a :func:`keel.models.save_model` folder
             a safe flavor (sklearn, xgboost, ...)
+container   dict (str/int keys), list, tuple of values    ``items/N/`` per element, each in its own
+            the others handle, nested too                  materializer; keys and order in metadata
 pickle      anything cloudpickle can pickle (last resort) ``value.pkl``; loading needs ``trust=True``
 ==========  ===========================================  ===========================================
 
@@ -36,6 +38,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from keel.artifacts.names import safe_destination
 from keel.errors import InvalidInputError, MissingDependencyError, TrustError
 from keel.pipelines.errors import NoMaterializerError
 
@@ -149,11 +152,16 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 
 def _is_json_value(obj: Any) -> bool:
     stack = [obj]
+    seen: set[int] = set()  # a list or dict that contains itself is not JSON (and must not loop)
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind in _JSON_SCALARS:
             continue
+        if kind is list or kind is dict:
+            if id(item) in seen:
+                return False
+            seen.add(id(item))
         if kind is list:
             stack.extend(item)
         elif kind is dict:
@@ -204,6 +212,67 @@ class ModelMaterializer:
         return load_model(folder / "model", expected_sha256=metadata.get("files") or None)
 
 
+#: how deep containers may nest before the value is treated as unknown (and pickled)
+_MAX_DEPTH = 32
+_CONTAINERS = {"dict": dict, "list": list, "tuple": tuple}
+_KEY_TYPES = {"str": str, "int": int}
+
+
+class ContainerMaterializer:
+    """dicts, lists and tuples whose elements other materializers handle, stored element by element.
+
+    A step returning ``{"train": frame, "test": frame}`` gets two Parquet files and a manifest
+    instead of one pickle, so the output reloads without ``trust=True``. The metadata lists each
+    element's key (str or int, with its type) and folder; each element folder is a complete
+    :func:`save_output` folder of its own, so containers nest.
+    """
+
+    name = "container"
+
+    def can_handle(self, obj: Any) -> bool:
+        return self._handles(obj, 0)
+
+    def _handles(self, obj: Any, depth: int) -> bool:
+        kind = type(obj)
+        if kind not in (dict, list, tuple) or depth > _MAX_DEPTH:
+            return False
+        if kind is dict and not all(type(key) in (str, int) for key in obj):
+            return False
+        for value in obj.values() if kind is dict else obj:
+            if type(value) in (dict, list, tuple) and not _is_json_value(value):
+                if not self._handles(value, depth + 1):
+                    return False
+            elif materializer_for(value, allow_pickle=False) is None:
+                return False
+        return True
+
+    def save(self, obj: Any, folder: Path) -> dict[str, Any]:
+        pairs = list(obj.items()) if type(obj) is dict else list(enumerate(obj))
+        items: list[dict[str, Any]] = []
+        for index, (key, value) in enumerate(pairs):
+            relative = f"items/{index}"
+            saved = save_output(value, folder / relative, output=f"[{key!r}]", allow_pickle=False)
+            entry = {"path": relative, "materializer": saved["materializer"]}
+            if type(obj) is dict:
+                entry.update(key=key, key_type=type(key).__name__)
+            items.append(entry)
+        return {"kind": type(obj).__name__, "items": items}
+
+    def load(self, folder: Path, metadata: dict[str, Any]) -> Any:
+        kind = _CONTAINERS.get(str(metadata.get("kind")))
+        if kind is None:
+            raise InvalidInputError(f"the container in {folder} has an unknown kind {metadata.get('kind')!r}")
+        values: list[tuple[Any, Any]] = []
+        for entry in metadata.get("items", []):
+            element = safe_destination(folder, str(entry["path"]))  # stays inside the folder
+            value = load_output(element)  # elements are never pickles: no trust passed down
+            key = _KEY_TYPES[str(entry["key_type"])](entry["key"]) if kind is dict else None
+            values.append((key, value))
+        if kind is dict:
+            return dict(values)
+        return kind(value for _, value in values)
+
+
 class PickleMaterializer:
     """The last resort: cloudpickle. Saving is allowed; loading runs code, so it needs trust."""
 
@@ -234,6 +303,7 @@ _BUILTIN: list[Materializer] = [
     TableMaterializer(),
     _JSON,
     ModelMaterializer(),
+    ContainerMaterializer(),
 ]
 _PICKLE = PickleMaterializer()
 _USER: list[Materializer] = []

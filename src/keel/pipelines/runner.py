@@ -40,7 +40,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from keel.errors import InvalidInputError, NotFoundError
+from keel.errors import InvalidInputError, NotFoundError, TrustError
 from keel.pipelines.errors import StepFailedError
 from keel.pipelines.graph import Graph, Node, iter_outputs, replace_outputs
 from keel.pipelines.materializers import encode_small_output, hash_folder, load_output, save_output
@@ -55,6 +55,10 @@ DEFER_BYTES = 4 * 2**20
 DEFER_SLOTS = 2
 #: how many nodes ahead the inline executor looks up cache keys in one batch
 _PREFETCH = 500
+#: the cache entry (beside the outputs) that records the metrics a step logged; not an output name
+METRICS_ENTRY = "keel:metrics"
+#: how step errors name the options that would help, for callers of the Python API
+PYTHON_OPTIONS = {"cache": "cache=False", "trust": "trust=True"}
 
 
 @runtime_checkable
@@ -89,6 +93,7 @@ class FolderSink:
         self.root.mkdir(parents=True, exist_ok=True)
         #: (node id, output name) → sha256 of what was last stored for it
         self.index: dict[tuple[str, str], str] = {}
+        self._own_pickles = self.root / ".own-pickles"
 
     def put(self, node_id: str, name: str, folder: Path) -> str:
         sha = hash_folder(folder)
@@ -103,6 +108,14 @@ class FolderSink:
 
     def has(self, sha256: str) -> bool:
         return (self.root / sha256[:2] / sha256).is_dir()
+
+    def record_own_pickle(self, sha256: str) -> None:
+        """Remember that a run writing here pickled the output ``sha256`` itself."""
+        self._own_pickles.mkdir(exist_ok=True)
+        (self._own_pickles / sha256).touch()
+
+    def is_own_pickle(self, sha256: str) -> bool:
+        return (self._own_pickles / sha256).is_file()
 
     def open(self, sha256: str) -> Path:
         target = self.root / sha256[:2] / sha256
@@ -120,7 +133,18 @@ class _Cached:
         self.sink, self.sha, self.trust = sink, sha, trust
 
     def load(self) -> Any:
-        return load_output(self.sink.open(self.sha), trust=self.trust)
+        return load_output(self.sink.open(self.sha), trust=self.trust or is_own_pickle(self.sink, self.sha))
+
+
+def is_own_pickle(sink: Sink, sha256: str) -> bool:
+    """Whether a pipeline run on this machine pickled the output ``sha256`` itself.
+
+    Such an output loads without ``trust=True``: its bytes are checked against the hash the writer
+    recorded, so they are the bytes this machine wrote. A pickle that only the shared cache knows
+    (another user's run against the same server) still needs explicit trust.
+    """
+    check = getattr(sink, "is_own_pickle", None)
+    return bool(check(sha256)) if callable(check) else False
 
 
 def _loaded(values: dict[str, Any], name: str) -> Any:
@@ -200,6 +224,10 @@ class NodeRecord:
     identities: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     error: str | None = None
+    #: (key, value, step) of the metrics the step logged when it ran (see keel.tracking.capture)
+    metrics: list[tuple[str, Any, Any]] = field(default_factory=list)
+    #: the cache entry's record of those metrics, for a step served from the cache
+    logged: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -265,6 +293,7 @@ class _Run:
         trust: bool,
         env: dict[str, Any],
         progress: Callable[[NodeRecord], None] | None = None,
+        options: Mapping[str, str] | None = None,
     ):
         if cache is not None and sink is None:
             raise InvalidInputError("caching needs a sink to store and reload outputs; pass sink= too")
@@ -273,6 +302,8 @@ class _Run:
         self.values: dict[str, dict[str, Any]] = {}
         self.sources: dict[int, dict[str, str]] = {}
         self.progress = progress
+        #: how the caller spells the options its error messages suggest (Python arguments by default)
+        self.options = {**PYTHON_OPTIONS, **(options or {})}
         # intermediate values are dropped once every reader has its arguments (big arrays flowing
         # through many steps would otherwise all stay in memory); the pipeline's results are kept
         self.readers = {node_id: len(children) for node_id, children in graph.downstream().items()}
@@ -301,12 +332,24 @@ class _Run:
         loaded. Call once per node: it releases inputs no other step still needs."""
         try:
             arguments = node.call_arguments(lambda out: _loaded(self.values[out.node], out.name))
+        except TrustError:
+            trust, no_cache = self.options["trust"], self.options["cache"]
+            self.finish(
+                node,
+                Attempt.failure(
+                    f"step `{node.id}` could not load a cached input: it is a pickle this machine did "
+                    "not write (unpickling runs whatever code it holds). Run the pipeline again with "
+                    f"{no_cache} to recompute it, or with {trust} if you trust everyone who writes to "
+                    "this store"
+                ),
+            )
+            arguments = None
         except Exception as exc:
             self.finish(
                 node,
                 Attempt.failure(
                     f"step `{node.id}` could not load a cached input ({type(exc).__name__}: {exc}); "
-                    "run the pipeline again with cache=False to recompute it"
+                    f"run the pipeline again with {self.options['cache']} to recompute it"
                 ),
             )
             arguments = None
@@ -361,15 +404,18 @@ class _Run:
         found = self.prefetched.pop(key) if key in self.prefetched else self.cache.get(key)
         if found is None:
             return False
+        found = dict(found)
+        logged = found.pop(METRICS_ENTRY, None)
         entries = {name: _entry(value) for name, value in found.items()}
         present = getattr(self.sink, "has", None)
-        if callable(present) and not all(present(sha) for sha, _ in entries.values()):
+        needed = [sha for sha, _ in entries.values()] + ([str(logged["sha256"])] if logged else [])
+        if callable(present) and not all(present(sha) for sha in needed):
             return False  # a blob went missing: run the step instead
         # loaded when a step that runs (or the caller) reads it: a fully cached chain loads nothing
         # but what the pipeline returns
         sink, trust = self.sink, self.trust
         self.values[node.id] = {name: _Cached(sink, sha, trust) for name, (sha, _) in entries.items()}
-        record.status, record.cache_hit = "cached", True
+        record.status, record.cache_hit, record.logged = "cached", True, logged
         record.outputs = {name: sha for name, (sha, _) in entries.items()}
         record.identities = {name: ident for name, (_, ident) in entries.items()}
         self._settled(record)
@@ -380,6 +426,7 @@ class _Run:
         record.started, record.ended = attempt.started, attempt.ended
         record.wall_s, record.cpu_s, record.peak_rss = attempt.wall_s, attempt.cpu_s, attempt.peak_rss
         record.attempts = attempt.attempts
+        record.metrics = attempt.metrics or []
         if attempt.error is not None:
             record.status, record.error = "failed", attempt.error
             self._settled(record)
@@ -435,8 +482,12 @@ class _Run:
         scratch = getattr(self.sink, "scratch", None) if large else None
         folder = Path(tempfile.mkdtemp(prefix="keel-output-", dir=scratch or _scratch()))
         try:
-            save_output(value, folder, node=node.id, output=name)
-            return self.sink.put(node.id, name, folder)
+            metadata = save_output(value, folder, node=node.id, output=name)
+            sha = self.sink.put(node.id, name, folder)
+            remember = getattr(self.sink, "record_own_pickle", None)
+            if metadata.get("pickle") and callable(remember):
+                remember(sha)
+            return sha
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -491,13 +542,15 @@ def run_graph(
     environment: Mapping[str, Any] | None = None,
     retry_backoff: float = 0.1,
     progress: Callable[[NodeRecord], None] | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run every node of ``graph``; never raises for a failing step (see ``RunResult.failed``).
 
     ``environment`` is part of every cache key (default: the Python and keel versions).
     ``retry_backoff`` is the first pause between retries in seconds; each next pause doubles.
     ``progress`` is called with each node's record as soon as the node is settled (done, cached,
-    failed or skipped), for progress displays.
+    failed or skipped), for progress displays. ``options`` names the caller's spelling of the
+    options step errors suggest (keys ``cache`` and ``trust``; the CLI passes its flags).
 
         >>> result = run_graph(graph, executor="process", max_workers=2)
         >>> result.failed
@@ -506,7 +559,7 @@ def run_graph(
     if executor not in ("inline", "process", "ray"):
         raise InvalidInputError(f"executor must be 'inline', 'process' or 'ray', not {executor!r}")
     env = dict(environment) if environment is not None else default_environment()
-    run = _Run(graph, sink, cache, trust, env, progress)
+    run = _Run(graph, sink, cache, trust, env, progress, options)
     order = graph.topological_order()
     begun = time.perf_counter()
     try:

@@ -21,6 +21,7 @@ from keel.pipelines.cache import CacheKey, cache_key, canonical
 from keel.pipelines.errors import StepTimeoutError
 from keel.pipelines.graph import Node, Output, iter_outputs, replace_outputs
 from keel.pipelines.steps import Step
+from keel.tracking.capture import capture_metrics
 
 __all__ = ["Attempt", "cache_parts", "default_environment", "execute", "split_outputs"]
 
@@ -37,6 +38,8 @@ class Attempt:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     peak_rss: int | None = None
+    #: (key, value, step) of each metric the successful try logged through keel.log_metric
+    metrics: list[tuple[str, Any, Any]] | None = None
 
     @classmethod
     def failure(cls, error: str) -> Attempt:
@@ -86,8 +89,9 @@ def execute(
     for attempt in range(retries + 1):
         result.attempts = attempt + 1
         try:
-            result.value = _call(step, args, kwargs, timeout)
-            result.error = None
+            with capture_metrics() as logged:
+                result.value = _call(step, args, kwargs, timeout)
+            result.error, result.metrics = None, logged
             break
         except Exception:
             result.error = f"step `{step.name}` failed (try {attempt + 1} of {retries + 1}):\n"

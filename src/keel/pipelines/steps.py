@@ -101,6 +101,8 @@ class Step:
             names = tuple(outputs)
             if isinstance(outputs, str) or not names or len(set(names)) != len(names):
                 raise InvalidInputError(f"outputs must be distinct names, e.g. ('x', 'y'); got {outputs!r}")
+            if any(str(name).startswith("keel:") for name in names):
+                raise InvalidInputError(f"output names starting with 'keel:' are keel's own; got {outputs!r}")
         elif (arity := _tuple_arity(fn)) is not None:
             names = tuple(f"output_{i}" for i in range(arity))
         else:

@@ -27,8 +27,9 @@ from typing import Any, Literal
 from keel.artifacts import safe_destination
 from keel.artifacts.base import BlobStore
 from keel.entities import StepRun
+from keel.hashing import check_sha256
 from keel.pipelines.graph import Graph
-from keel.pipelines.runner import RunResult, output_entries, run_graph
+from keel.pipelines.runner import METRICS_ENTRY, RunResult, output_entries, run_graph
 from keel.pipelines.steps import Pipeline
 
 __all__ = ["StoreCache", "StoreSink", "graph_document", "load_pipeline", "run_pipeline", "stored_graph"]
@@ -56,6 +57,8 @@ class StoreSink:
         self.run_id = run_id
         self.artifacts: BlobStore = client.artifacts
         self.cache_dir = cache_dir or client._context.keel_dir / "cache" / "outputs"
+        #: hashes of outputs this machine's runs pickled themselves: they reload without trust
+        self.own_pickles = self.cache_dir.parent / "own-pickles"
         #: where large outputs are written before they are stored (a rename away from the store)
         self.scratch = self.artifacts.scratch
         #: artifact records not yet written; :meth:`flush` writes them in one transaction
@@ -118,6 +121,14 @@ class StoreSink:
         if self.pending:
             self.client.store.record_artifacts(self.run_id, self.pending)
             self.pending = []
+
+    def record_own_pickle(self, sha256: str) -> None:
+        """Remember, on this machine only, that a run here pickled the output ``sha256`` itself."""
+        self.own_pickles.mkdir(parents=True, exist_ok=True)
+        (self.own_pickles / check_sha256(sha256)).touch()
+
+    def is_own_pickle(self, sha256: str) -> bool:
+        return (self.own_pickles / check_sha256(sha256)).is_file()
 
     def has(self, sha256: str) -> bool:
         """Whether ``sha256`` can be opened (its manifest is stored or already unpacked here)."""
@@ -189,13 +200,17 @@ def run_pipeline(
     experiment: str = "pipelines",
     tracking_uri: str | None = None,
     progress: bool | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Build ``pipeline`` with ``params``, run it tracked, and return the result.
 
     The result also carries ``pipeline_run_id`` and ``run_id``. A failing step stops its dependants;
     everything else finishes and is recorded, and completed steps are reused by the next run.
     ``progress`` shows a progress bar on stderr (default: when stderr is a terminal). Setting
-    ``KEEL_PIPELINE_CACHE=false`` turns caching off for every run (useful in tests).
+    ``KEEL_PIPELINE_CACHE=false`` turns caching off for every run (useful in tests). Outputs that
+    had to be pickled reload without ``trust`` when a run on this machine wrote them; ``trust=True``
+    also accepts pickles other users' runs put in a shared store. ``options`` is how step errors
+    name ``cache``/``trust`` (the CLI passes its flags).
     """
     from keel.tracking.fluent import active_run, start_run
 
@@ -229,9 +244,14 @@ def run_pipeline(
                     cache=StoreCache(store) if use_cache else None,
                     trust=trust,
                     progress=on_settle,
+                    options=options,
                 )
             finally:
                 sink.flush()
+        logged, rows = _store_logged_metrics(sink.artifacts, result)
+        if rows:  # artifacts of the run, like the outputs: listed, downloadable, in lineage
+            store.record_artifacts(run.run_id, rows)
+        replay_logged_metrics(run.client, run.run_id, sink.artifacts, result)
         # downstream cache keys name large outputs by identity; lineage wants their content hashes
         stored = {
             record.identities.get(name, sha): sha
@@ -239,7 +259,8 @@ def run_pipeline(
             for name, sha in record.outputs.items()
         }
         store.record_step_runs(
-            pipeline_run_id, [_step_run(graph, result, node_id, stored) for node_id in graph.nodes]
+            pipeline_run_id,
+            [_step_run(graph, result, node_id, stored, logged.get(node_id)) for node_id in graph.nodes],
         )
         # outputs taken from the cache were made by earlier runs: this run used them (lineage)
         reused = [
@@ -290,9 +311,53 @@ def _progress(graph: Graph, enabled: bool | None) -> Iterator[Callable[[Any], No
         yield advance
 
 
-def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str, str]) -> StepRun:
+def _store_logged_metrics(
+    artifacts: BlobStore, result: RunResult
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str, int, str]]]:
+    """Store the metrics each step that ran logged, as one JSON blob per step; return the cache
+    entries (``{"sha256", "count"}``) that name them by node id, and their artifact records."""
+    entries: dict[str, dict[str, Any]] = {}
+    rows: list[tuple[str, str, int, str]] = []
+    for node_id, record in result.nodes.items():
+        if record.status != "done" or record.cache_hit or not record.metrics:
+            continue
+        points = []
+        for key, value, step in record.metrics:
+            try:
+                points.append([str(key), float(value), int(step)])
+            except (TypeError, ValueError):  # log_metric refused it too
+                continue
+        document = json.dumps({"format": "keel-step-metrics", "metrics": points}).encode()
+        sha, size = artifacts.put_bytes(document, durable=False)
+        entries[node_id] = {"sha256": sha, "count": len(points)}
+        rows.append((_artifact_name(node_id, "logged-metrics.keel"), sha, size, "application/json"))
+    return entries, rows
+
+
+def replay_logged_metrics(client: Any, run_id: str, artifacts: BlobStore, result: RunResult) -> None:
+    """Log again, on this run, the metrics that the steps served from the cache logged when they ran,
+    so a cached run shows them too (same keys, values and steps; timestamps of now)."""
+    points: list[tuple[str, float, int]] = []
+    for record in result.nodes.values():
+        if record.cache_hit and record.logged and record.logged.get("sha256"):
+            document = json.loads(artifacts.read_bytes(str(record.logged["sha256"])))
+            points.extend((str(k), float(v), int(s)) for k, v, s in document.get("metrics", []))
+    if points:
+        client.log_batch(run_id, metrics=points)
+
+
+def _step_run(
+    graph: Graph,
+    result: RunResult,
+    node_id: str,
+    stored: Mapping[str, str],
+    logged: Mapping[str, Any] | None = None,
+) -> StepRun:
     record = result.nodes[node_id]
     components = record.components or {}
+    outputs: dict[str, Any] = dict(output_entries(record))
+    if logged:
+        outputs[METRICS_ENTRY] = dict(logged)  # enters the step cache with the outputs
     return StepRun(
         node=node_id,
         step=graph.nodes[node_id].step.name,
@@ -306,7 +371,7 @@ def _step_run(graph: Graph, result: RunResult, node_id: str, stored: Mapping[str
         peak_rss_mb=record.peak_rss / 2**20 if record.peak_rss else None,
         error=record.error,
         inputs={name: stored.get(ident, ident) for name, ident in components.get("inputs", {}).items()},
-        outputs=output_entries(record),
+        outputs=outputs,
         components=components or None,
     )
 

@@ -561,6 +561,7 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
         rows = list(latest.values())
         with self._write() as c:
             pk = self._run_pk(c, run_id)
+            self._check_registered_files(c, pk, run_id, [(name, sha) for name, sha, _, _ in rows])
             names = list(latest)
             for start in range(0, len(names), _IN_CHUNK):
                 chunk = names[start : start + _IN_CHUNK]

@@ -18,6 +18,9 @@ from keel.store.sql_base import SqlBase, current_user, insert_tags
 
 __all__ = ["RegistryMixin"]
 
+#: how the MLflow routes record a version whose files are not a folder of its own run
+_MLFLOW_SCHEME = "mlflow-artifacts:/"
+
 
 class RegistryMixin(SqlBase):
     # -- registry ----------------------------------------------------------------------------
@@ -161,6 +164,63 @@ class RegistryMixin(SqlBase):
                 sa.update(t.registered_models).where(t.registered_models.c.id == mid).values(updated_at=stamp)
             )
         return self.get_model_version(name, version, project=project)
+
+    def _check_registered_files(
+        self, c: sa.Connection, run_pk: int, run_id: str, rows: Sequence[tuple[str, str]]
+    ) -> None:
+        """Refuse (name, sha256) rows that would change or add a file of a registered MLflow model.
+
+        A keel version pins its manifest's sha256, which pins every file, so a later artifact under
+        the same name cannot change what it loads. A version registered through MLflow's client is
+        loaded by MLflow from the run's folder by name, with no hash check, so that folder is frozen
+        once registered: re-uploading the same bytes is accepted, anything else is a ConflictError.
+        """
+        frozen = self._registered_mlflow_folders(c, run_pk, run_id)
+        if not frozen or not rows:
+            return
+        a = t.artifacts
+        current = dict(
+            c.execute(
+                sa.select(a.c.name, a.c.sha256).where(
+                    a.c.run_pk == run_pk, a.c.name.in_([name for name, _ in rows])
+                )
+            ).all()
+        )
+        for name, sha in rows:
+            for folder, model, version in frozen:
+                inside = not folder or name == folder or name.startswith(folder + "/")
+                if inside and current.get(name) != sha:
+                    raise ConflictError(
+                        f"artifact {name!r} of run {run_id} is part of version {version} of registered "
+                        f"model {model!r}, whose files cannot change after registration; log the new "
+                        "files under another artifact path (or in a new run) and register that"
+                    )
+
+    def _registered_mlflow_folders(
+        self, c: sa.Connection, run_pk: int, run_id: str
+    ) -> list[tuple[str, str, int]]:
+        """(folder in this run, model name, version) for each MLflow version whose files it holds."""
+        mv, rm = t.model_versions, t.registered_models
+        found = c.execute(
+            sa.select(mv.c.artifact_name, mv.c.run_pk, rm.c.name, mv.c.version)
+            .join(rm, rm.c.id == mv.c.model_id)
+            .where(
+                mv.c.flavor == "mlflow",
+                sa.or_(mv.c.run_pk == run_pk, mv.c.artifact_name.like(f"{_MLFLOW_SCHEME}%{run_id}%")),
+            )
+        ).all()
+        folders: list[tuple[str, str, int]] = []
+        for artifact_name, version_run_pk, model, version in found:
+            name = artifact_name or ""
+            if not name.startswith(_MLFLOW_SCHEME):
+                if version_run_pk == run_pk:  # a folder of the version's own run
+                    folders.append((name.strip("/"), model, version))
+                continue
+            kind, _, rest = name[len(_MLFLOW_SCHEME) :].strip("/").partition("/")
+            owner, _, folder = rest.partition("/")
+            if (kind == "runs" and owner == run_id) or (kind == "models" and owner == f"m-{run_id}"):
+                folders.append((folder.strip("/"), model, version))
+        return folders
 
     def get_model_version(self, name: str, version: int, *, project: str = "default") -> ModelVersion:
         found = self._versions(name, project, version=version)

@@ -28,6 +28,8 @@ from keel.clock import now_ms
 from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
 from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
 from keel.ids import new_id
+from keel.tracking.capture import record as _tap
+from keel.tracking.capture import taps as _taps
 from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
 from keel.tracking.environment import entry_point, git_info
 from keel.tracking.outbox import Op
@@ -408,6 +410,8 @@ def _current() -> ActiveRun:
 
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
     """Log one metric point; returns at once (the write happens in the background)."""
+    if _taps:  # a pipeline step is recording what it logs (keel.tracking.capture)
+        _tap(key, value, step)
     run = _stack[-1] if _stack else _current()
     queue = run._queues.get(key)
     if queue is None:
