@@ -83,7 +83,7 @@ def decode(data: bytes, *, source: str = "profile") -> Profile:
     (version,) = struct.unpack_from("<H", data, len(MAGIC))
     if version != FORMAT_VERSION:
         advice = (
-            "upgrade keel (pip install -U keel) to read it"
+            "upgrade keel (pip install -U keel-mlops) to read it"
             if version > FORMAT_VERSION
             else "re-create it from the reference data with `keel data profile DATA -o FILE`"
         )

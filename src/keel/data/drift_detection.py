@@ -535,7 +535,8 @@ def domain_classifier_drift(
 
     Trains a histogram gradient-boosting classifier on up to ``max_rows`` rows of each side (numeric columns
     as they are, other columns as category codes) and reports the cross-validated ROC AUC; the data drifted
-    when the AUC reaches ``threshold`` (0.5 means indistinguishable). Needs scikit-learn (``keel[sklearn]``).
+    when the AUC reaches ``threshold`` (0.5 means indistinguishable). Needs scikit-learn
+    (``keel-mlops[sklearn]``).
     """
     try:
         from sklearn.ensemble import HistGradientBoostingClassifier
