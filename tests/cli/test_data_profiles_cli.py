@@ -64,7 +64,7 @@ def test_profile_log_records_a_run_with_the_dataset_and_profile(files, project):
     assert drifted.exit_code == 1, drifted.output
 
 
-def test_drift_exit_codes_report_and_json(files, tmp_path):
+def test_drift_exit_codes_report_and_json(files, tmp_path, project):
     runner.invoke(app, ["profile", str(files["ref"]), "-o", str(files["profile"])])
     same = runner.invoke(app, ["drift", str(files["same"]), "--reference", str(files["profile"])])
     assert same.exit_code == 0, same.output
@@ -105,7 +105,7 @@ def test_drift_exit_codes_report_and_json(files, tmp_path):
     assert profile_vs_profile.exit_code == 0, profile_vs_profile.output
 
 
-def test_drift_bad_input_exits_2(files, tmp_path):
+def test_drift_bad_input_exits_2(files, tmp_path, project):
     runner.invoke(app, ["profile", str(files["ref"]), "-o", str(files["profile"])])
     missing = runner.invoke(app, ["drift", str(tmp_path / "nope.parquet"), "-r", str(files["profile"])])
     assert missing.exit_code == 2 and "does not exist" in missing.output
