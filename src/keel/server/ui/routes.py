@@ -62,6 +62,8 @@ def home() -> Response:
     §10.2.2), and the fragment never reaches a server, so MLflow's ``#/experiments/…/runs/<id>`` is
     turned into keel's run page by ``static/keel.js`` on the UI's home page."""
     return RedirectResponse(PREFIX + "/", status_code=307)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _env: Any = None
