@@ -269,7 +269,7 @@ def test_missing_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
     model = _onnx_affine_model(np.ones((2, 1), np.float32), np.zeros(1, np.float32))
     save_model(model, tmp_path / "model")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with pytest.raises(MissingDependencyError, match=r"keel\[onnx\]") as caught:
+    with pytest.raises(MissingDependencyError, match=r"keel-mlops\[onnx\]") as caught:
         load_model(tmp_path / "model")
     assert caught.value.extra == "onnx"
 
