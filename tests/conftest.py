@@ -44,6 +44,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "temporary folder (give it the `project` fixture or an explicit tmp_path store)"
         )
         if reporter is not None:
+            reporter.ensure_newline()
             reporter.write_line(f"ERROR: {message}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
