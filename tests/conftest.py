@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ REQUIRE_POSTGRES = os.environ.get("KEEL_TEST_REQUIRE_POSTGRES") == "1"
 
 #: the developer's own stores: a test that writes into either is a bug (see pytest_sessionfinish)
 _WATCHED: dict[Path, object] = {}
+_CHANGED: list[str] = []
 
 
 def _snapshot(folder: Path) -> object:
@@ -38,15 +40,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     the default store without a project folder wrote runs into the developer's own."""
     changed = [str(folder) for folder, before in _WATCHED.items() if _snapshot(folder) != before]
     if changed:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        message = (
-            f"the tests wrote into {', '.join(changed)}: a test used the default store outside a "
-            "temporary folder (give it the `project` fixture or an explicit tmp_path store)"
-        )
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(f"ERROR: {message}", red=True)
+        _CHANGED.extend(changed)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _CHANGED:
+        terminalreporter.write_sep(
+            "=",
+            f"the tests wrote into {', '.join(_CHANGED)}: a test used the default store outside a temporary "
+            "folder (give it the `project` fixture or an explicit tmp_path store)",
+            red=True,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
