@@ -13,8 +13,8 @@ names a nested key with a double underscore: ``KEEL_PRICES__CPU_CORE_HOUR=0.05``
 
 A few ``KEEL_*`` variables are not settings (:data:`OTHER_VARIABLES`: ``KEEL_USER``,
 ``KEEL_PIPELINE_CACHE``, the test suite's ``KEEL_TEST_*``); each is read where it acts. An unknown
-``KEEL_*`` variable is a warning, not an error: the environment is shared with other programs (the
-Kubernetes tool also called keel reads ``KEEL_*``), and a stray variable must not stop every command.
+``KEEL_*`` variable is a warning, not an error: the environment is shared with other programs and
+with other versions of keel, and a stray variable must not stop every command.
 An unknown key in ``keel.toml`` / ``[tool.keel]`` stays an error: that file is keel's alone.
 """
 
