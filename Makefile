@@ -7,7 +7,7 @@ export UV_LINK_MODE := copy
 .PHONY: demo test check lint format bench docs clean help chromium
 
 help:
-	@echo "make demo   set up a virtualenv and run 'keel quickstart'"
+	@echo "make demo   set up a virtualenv, install keel-mlops[quickstart] and run 'keel quickstart'"
 	@echo "make test   install the dev dependencies and run the whole test suite"
 	@echo "make check  lint (ruff), type-check (mypy) and check the layer contracts (lint-imports)"
 	@echo "make bench  run the benchmarks against the peers (writes docs/benchmarks.md)"
@@ -17,11 +17,15 @@ $(BIN)/python:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
 	uv venv -q -p $(PYTHON) $(VENV)
 
+# keel is distributed as keel-mlops (docs/decisions/010); a .venv made before the rename still holds
+# the old `keel` distribution, whose files would clash with the new one's, so it goes first
 $(VENV)/.demo: pyproject.toml | $(BIN)/python
+	@uv pip uninstall -q -p $(BIN)/python keel 2>/dev/null || true
 	uv pip install -q -p $(BIN)/python --compile-bytecode -e '.[quickstart]'
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
+	@uv pip uninstall -q -p $(BIN)/python keel 2>/dev/null || true
 	uv pip install -q -p $(BIN)/python --compile-bytecode -e '.[dev]'
 	@touch $@ $(VENV)/.demo
 

@@ -9,12 +9,79 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("KEEL_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("KEEL_TEST_REQUIRE_POSTGRES") == "1"
+
+
+#: the developer's own stores: a test that writes into either is a bug (see pytest_sessionfinish)
+_WATCHED: dict[Path, object] = {}
+_CHANGED: list[str] = []
+
+
+def _snapshot(folder: Path) -> object:
+    """What a .keel folder holds: (path, size, mtime) of each file, or None when there is none."""
+    if not folder.is_dir():
+        return None
+    return sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in folder.rglob("*") if f.is_file())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for folder in (ROOT / ".keel", Path.home() / ".keel"):
+        _WATCHED[folder] = _snapshot(folder)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when it changed the repository's or the home folder's .keel: a test that opened
+    the default store without a project folder wrote runs into the developer's own."""
+    changed = [str(folder) for folder, before in _WATCHED.items() if _snapshot(folder) != before]
+    if changed:
+        _CHANGED.extend(changed)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _CHANGED:
+        terminalreporter.write_sep(
+            "=",
+            f"the tests wrote into {', '.join(_CHANGED)}: a test used the default store outside a temporary "
+            "folder (give it the `project` fixture or an explicit tmp_path store)",
+            red=True,
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """HOME is a temporary folder for the whole session (so nothing a test or its subprocesses write
+    lands in the developer's home), and no .keel above the temporary folders may capture the tests'
+    stores (keel walks up from the working directory to find one)."""
+    from keel.config import find_keel_dir
+
+    base = tmp_path_factory.getbasetemp()
+    above = find_keel_dir(base)
+    if above is not None:
+        pytest.exit(f"{above} would be every test's store (keel walks up to it); move it away", returncode=4)
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("HOME", None)
+    else:
+        os.environ["HOME"] = old
+
+
+@pytest.fixture(autouse=True)
+def _temporary_working_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test starts in an empty folder of its own: one that opens the default store without the
+    `project` fixture gets a store of its own there, never the repository's `.keel`."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(autouse=True)

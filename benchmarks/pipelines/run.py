@@ -141,7 +141,7 @@ def ensure_venv(peer: str, install_timeout: float) -> tuple[Path, str | None, st
     """(python, version, skip reason). keel uses the project's .venv; peers get benchmarks/.venvs/<peer>."""
     if peer == "keel":
         py = REPO / ".venv" / "bin" / "python"
-        v = _version(py, "keel")
+        v = _version(py, "keel-mlops")  # keel's distribution name (docs/decisions/010)
         return py, v, None if v else "keel is not importable from .venv"
     venv = VENVS / peer
     py = venv / "bin" / "python"

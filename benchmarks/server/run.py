@@ -782,7 +782,8 @@ def main() -> None:
     }
     import importlib.metadata as md
 
-    meta["keel"] = md.version("keel") if _has("keel") else "(source tree)"
+    # the distribution is keel-mlops (`keel` on PyPI is another project; docs/decisions/010)
+    meta["keel"] = md.version("keel-mlops") if _has("keel-mlops") else "(source tree)"
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if args.postgres:
         backends.append(("postgresql", args.postgres))

@@ -67,11 +67,13 @@ def case_info(p: dict[str, Any]) -> dict[str, Any]:
     import sqlite3
 
     versions = {}
-    for dist in ("keel", "sqlalchemy", "alembic", "psutil", "numpy"):
+    # keel is distributed as keel-mlops (`keel` on PyPI is another project; docs/decisions/010)
+    dists = {name: name for name in ("sqlalchemy", "alembic", "psutil", "numpy")}
+    for key, dist in {"keel": "keel-mlops", **dists}.items():
         try:
-            versions[dist] = md.version(dist)
+            versions[key] = md.version(dist)
         except md.PackageNotFoundError:
-            versions[dist] = None
+            versions[key] = None
     out: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

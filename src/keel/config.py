@@ -10,11 +10,18 @@ Precedence, highest first:
 
 Nested tables (``[naming]``, ``[prices]``) merge key by key across levels. An environment variable
 names a nested key with a double underscore: ``KEEL_PRICES__CPU_CORE_HOUR=0.05``.
+
+A few ``KEEL_*`` variables are not settings (:data:`OTHER_VARIABLES`: ``KEEL_USER``,
+``KEEL_PIPELINE_CACHE``, the test suite's ``KEEL_TEST_*``); each is read where it acts. An unknown
+``KEEL_*`` variable is a warning, not an error: the environment is shared with other programs and
+with other versions of keel, and a stray variable must not stop every command.
+An unknown key in ``keel.toml`` / ``[tool.keel]`` stays an error: that file is keel's alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -26,6 +33,15 @@ from keel.errors import ConfigError
 __all__ = ["Prices", "Settings", "find_keel_dir", "find_project_root"]
 
 STORE_DIR_NAME = ".keel"
+
+#: ``KEEL_*`` environment variables that are not settings, each read by the code it concerns
+OTHER_VARIABLES: Mapping[str, str] = {
+    "KEEL_USER": "the user name recorded on runs and models (default: USER, LOGNAME, the login name)",
+    "KEEL_PIPELINE_CACHE": "false turns the pipeline step cache off for every pipeline run",
+}
+
+_log = logging.getLogger("keel")
+_warned: set[str] = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +109,7 @@ class Settings:
         for path, table in _file_tables(start):
             _merge(merged, table)
             sources.append(str(path))
-        env = _env_table(os.environ)
+        env = _env_table(os.environ, known={f.name for f in dataclasses.fields(cls)} - {"sources"})
         if env:
             _merge(merged, env)
             sources.append("environment (KEEL_*)")
@@ -191,12 +207,26 @@ def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
             into[key] = value
 
 
-def _env_table(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_table(environ: Mapping[str, str], known: set[str]) -> dict[str, Any]:
+    """The settings the ``KEEL_*`` variables give; other and unknown ``KEEL_*`` names are skipped
+    (an unknown one with a warning, once per process)."""
     table: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("KEEL_") or name.startswith("KEEL_TEST_"):
+        if not name.startswith("KEEL_") or name.startswith("KEEL_TEST_") or name in OTHER_VARIABLES:
             continue
         path = name[5:].lower().split("__")
+        if path[0] not in known:
+            if name not in _warned:
+                _warned.add(name)
+                settings = ", ".join(f"KEEL_{k.upper()}" for k in sorted(known))
+                _log.warning(
+                    "keel: ignoring the environment variable %s: it is not a keel setting (settings: %s; "
+                    "other variables: %s); unset it or fix its name",
+                    name,
+                    settings,
+                    ", ".join(OTHER_VARIABLES),
+                )
+            continue
         node = table
         for part in path[:-1]:
             node = node.setdefault(part, {})

@@ -46,6 +46,11 @@ __all__ = [
     "UnsafePathError",
 ]
 
+#: the name keel is published under (``pip install keel-mlops``): ``keel`` on PyPI is an unrelated
+#: project, so every "pip install" hint must name this one; the import name and the CLI stay ``keel``
+#: (docs/decisions/010-distribution-name.md)
+DISTRIBUTION = "keel-mlops"
+
 
 class KeelError(Exception):
     """Root of every error keel raises on purpose."""
@@ -147,7 +152,7 @@ class MissingDependencyError(KeelError):
     def __init__(self, package: str, extra: str, purpose: str):
         super().__init__(
             f"{purpose} needs the optional package {package!r}, which is not installed. "
-            f"Install it with: pip install 'keel[{extra}]'"
+            f"Install it with: pip install '{DISTRIBUTION}[{extra}]'"
         )
         self.package = package
         self.extra = extra

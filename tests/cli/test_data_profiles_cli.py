@@ -64,7 +64,7 @@ def test_profile_log_records_a_run_with_the_dataset_and_profile(files, project):
     assert drifted.exit_code == 1, drifted.output
 
 
-def test_drift_exit_codes_report_and_json(files, tmp_path):
+def test_drift_exit_codes_report_and_json(files, tmp_path, project):
     runner.invoke(app, ["profile", str(files["ref"]), "-o", str(files["profile"])])
     same = runner.invoke(app, ["drift", str(files["same"]), "--reference", str(files["profile"])])
     assert same.exit_code == 0, same.output
@@ -105,7 +105,7 @@ def test_drift_exit_codes_report_and_json(files, tmp_path):
     assert profile_vs_profile.exit_code == 0, profile_vs_profile.output
 
 
-def test_drift_bad_input_exits_2(files, tmp_path):
+def test_drift_bad_input_exits_2(files, tmp_path, project):
     runner.invoke(app, ["profile", str(files["ref"]), "-o", str(files["profile"])])
     missing = runner.invoke(app, ["drift", str(tmp_path / "nope.parquet"), "-r", str(files["profile"])])
     assert missing.exit_code == 2 and "does not exist" in missing.output
@@ -144,3 +144,42 @@ def test_commands_are_on_keel_data(files):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["rows"] == 5_000
     assert runner.invoke(keel_app, ["data", "drift", "--help"]).exit_code == 0
+
+
+def test_drift_leaves_out_columns_that_identify_rows_and_says_so(tmp_path, project):
+    import datetime as dt
+
+    rng = np.random.default_rng(4)
+    n = 3000
+
+    def orders(seed_shift: float) -> pl.DataFrame:
+        order = rng.permutation(n)
+        return pl.DataFrame(
+            {
+                "id": order,
+                "email": [f"user{i}@example.com" for i in order],
+                "order_no": [f"ORD-{i:06d}" for i in order],
+                "at": [dt.datetime(2024, 1, 1) + dt.timedelta(seconds=30 * i) for i in range(n)],
+                "amount": rng.normal(50 + 20 * seed_shift, 10, n),
+                "items": rng.normal(3 + seed_shift, 1, n),
+            }
+        )
+
+    orders(0.0).write_parquet(tmp_path / "last.parquet")
+    orders(1.0).write_parquet(tmp_path / "now.parquet")
+    kprof = str(tmp_path / "last.kprof")
+    assert runner.invoke(app, ["profile", str(tmp_path / "last.parquet"), "-o", kprof]).exit_code == 0
+    now = str(tmp_path / "now.parquet")
+    text = runner.invoke(app, ["drift", now, "-r", kprof, "--no-log"])
+    assert text.exit_code == 1, text.output  # 2 of 2 compared columns drifted, not 2 of 6
+    assert "DRIFT: 2 of 2 columns drifted" in text.output
+    assert "excluded: id (id-like: 100% distinct within 3,000 values), email (id-like: 100% distinct)" in (
+        " ".join(text.output.split())
+    )
+    as_json = runner.invoke(app, ["drift", now, "-r", kprof, "--no-log", "--json"])
+    excluded = {e["column"]: e["reason"] for e in json.loads(as_json.stdout)["excluded"]}
+    assert set(excluded) == {"id", "email", "order_no", "at"}
+    named = runner.invoke(app, ["drift", now, "-r", kprof, "--no-log", "--json", "--columns", "id,order_no"])
+    assert named.exit_code == 0 and json.loads(named.stdout)["excluded"] == []  # named: compared, no drift
+    fewer = runner.invoke(app, ["drift", now, "-r", kprof, "--no-log", "--json", "--exclude", "items"])
+    assert json.loads(fewer.stdout)["columns_compared"] == 1

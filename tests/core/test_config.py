@@ -238,10 +238,33 @@ def test_unknown_setting_in_keel_toml_is_named_with_the_known_ones(home: Path) -
     assert "sources" not in message  # internal field, not a setting
 
 
-def test_unknown_keel_environment_variable_is_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_keel_environment_variable_is_a_named_warning_not_an_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The environment is shared with other programs: a stray KEEL_* name must not stop every command."""
+    import keel.config
+
+    monkeypatch.setattr(keel.config, "_warned", set())
     monkeypatch.setenv("KEEL_TRAKING_URI", "sqlite:///x.db")
-    with pytest.raises(ConfigError, match=r"'traking_uri'.*environment.*known: .*tracking_uri"):
+    monkeypatch.setenv("KEEL_PROJECT", "from-env")
+    with caplog.at_level("WARNING", logger="keel"):
+        settings = Settings.load()
         Settings.load()
+    assert settings.project == "from-env" and settings.tracking_uri is None
+    warnings = [r.getMessage() for r in caplog.records if "KEEL_TRAKING_URI" in r.getMessage()]
+    assert len(warnings) == 1  # once per process, not on every load
+    assert "KEEL_TRACKING_URI" in warnings[0] and "not a keel setting" in warnings[0]
+
+
+@pytest.mark.parametrize("name", ["KEEL_USER", "KEEL_PIPELINE_CACHE"])
+def test_variables_that_are_not_settings_are_neither_read_as_settings_nor_warned_about(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    monkeypatch.setenv(name, "false")
+    with caplog.at_level("WARNING", logger="keel"):
+        settings = Settings.load()
+    assert settings.sources == ()  # no setting came from the environment
+    assert not caplog.records
 
 
 def test_sources_cannot_be_set(home: Path) -> None:

@@ -244,7 +244,7 @@ def test_invalid_input_family_exits_2() -> None:
 def test_missing_dependency_says_how_to_install() -> None:
     error = MissingDependencyError("lightgbm", "lightgbm", "Loading a LightGBM model")
     message = str(error)
-    assert "pip install 'keel[lightgbm]'" in message
+    assert "pip install 'keel-mlops[lightgbm]'" in message
     assert "'lightgbm'" in message
     assert message.startswith("Loading a LightGBM model needs")
     assert (error.package, error.extra) == ("lightgbm", "lightgbm")

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray = pytest.importorskip("ray", reason="profiling on Ray needs keel[ray]")
+    ray = pytest.importorskip("ray", reason="profiling on Ray needs keel-mlops[ray]")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
         ray.init(

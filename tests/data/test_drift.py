@@ -240,3 +240,72 @@ def test_booleans_dates_and_integer_categories():
     assert result["code"].method == "chisquare"
     assert result["code"].p_value == pytest.approx(expected, rel=1e-9)
     assert result["code"].drifted == bool(expected < 0.05)
+
+
+def _orders(n: int, seed: int, shift: float) -> pl.DataFrame:
+    """Six columns: four identify rows (a shuffled id, an email, an order number, an event time),
+    two are measurements; ``shift`` moves only the measurements."""
+    import datetime as dt
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    return pl.DataFrame(
+        {
+            "id": order,
+            "email": [f"user{i}@example.com" for i in order],
+            "order_no": [f"ORD-{i:06d}" for i in order],
+            "at": [dt.datetime(2024, 1, 1) + dt.timedelta(seconds=30 * i) for i in range(n)],
+            "amount": rng.normal(50 + 20 * shift, 10, n),
+            "items": rng.normal(3 + shift, 1, n),
+        }
+    )
+
+
+def test_columns_that_identify_rows_do_not_dilute_the_verdict():
+    """2 of 6 columns drift, but 4 of the 6 only identify rows: that is drift, not "2 of 6"."""
+    reference, current = profile(_orders(3000, 1, 0.0)), _orders(3000, 2, 1.0)
+    result = drift(reference, current)
+    assert [c.column for c in result.columns] == ["amount", "items"]
+    assert result.drifted_columns == ["amount", "items"] and result.dataset_drift
+    assert result.excluded == {
+        "id": "id-like: 100% distinct within 3,000 values",
+        "email": "id-like: 100% distinct",
+        "order_no": "id-like: 100% distinct",
+        "at": "id-like: datetimes in increasing order",
+    }
+    document = result.to_dict()
+    assert {"column": "email", "reason": "id-like: 100% distinct"} in document["excluded"]
+    assert result.excluded_text().startswith(
+        "id (id-like: 100% distinct within 3,000 values), email (id-like: 100% distinct), "
+    )
+    from keel.data.drift_report import render_drift_report
+
+    assert "excluded: id (id-like: 100% distinct" in render_drift_report(result)
+    # naming the columns compares them, id-like or not; exclude leaves out more
+    named = drift(reference, current, columns=["id", "amount"])
+    assert [c.column for c in named.columns] == ["id", "amount"] and not named.excluded
+    fewer = drift(reference, current, exclude=["items"])
+    assert [c.column for c in fewer.columns] == ["amount"]
+    assert fewer.excluded["items"] == "excluded by request"
+    with pytest.raises(ColumnMismatchError):
+        drift(reference, current, exclude=["nope"])
+
+
+def test_measurements_are_never_taken_for_identifiers():
+    import datetime as dt
+
+    from keel.data.identifiers import id_like
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    frame = pl.DataFrame(
+        {
+            "price": rng.normal(100, 30, n),  # all distinct floats
+            "cents": rng.integers(0, 10_000_000, n),  # near-unique integers spread wide
+            "city": rng.choice(["Oslo", "Lima", "Pune"], n),
+            "birthday": [dt.date(1990, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 9000, n)],
+        }
+    )
+    assert {c.name: id_like(c) for c in profile(frame)} == dict.fromkeys(frame.columns)
+    tiny = profile(pl.DataFrame({"status": ["new", "paid", "lost"]}))
+    assert id_like(tiny["status"]) is None  # three words are not identifiers

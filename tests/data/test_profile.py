@@ -320,3 +320,72 @@ def test_the_package_functions_are_not_shadowed_by_modules():
 
     assert callable(make_profile) and callable(drift)
     assert keel.data.profile is make_profile and keel.data.drift is drift
+
+
+def _exact_counts(series: pl.Series) -> dict[str, int]:
+    counts = series.drop_nulls().cast(pl.String).value_counts()
+    return dict(zip(counts[series.name].to_list(), counts["count"].to_list(), strict=True))
+
+
+def test_counts_are_exact_below_the_sketch_threshold():
+    """500 emails are 500 distinct values, not 501; and the top values' counts are the real ones even
+    when more values are seen than the frequent-items sketch keeps (192)."""
+    rng = np.random.default_rng(5)
+    n = 500
+    frame = pl.DataFrame(
+        {
+            "email": [f"user{i}@example.com" for i in range(n)],
+            "code": rng.choice([f"c{i}" for i in range(300)], n),
+            "k": rng.integers(0, 250, n),
+            "x": rng.normal(size=n),
+        }
+    )
+    result = profile(frame)
+    assert result["email"].distinct_count == n and result["email"].distinct_exact
+    for name in ("code", "k"):
+        column, truth = result[name], _exact_counts(frame[name])
+        assert column.distinct_count == len(truth)
+        assert column.top_values(10_000) == sorted(truth.items(), key=lambda p: (-p[1], p[0]))
+        assert column.frequent_exact
+    assert result["x"].distinct_count <= n  # an estimate, but never more than there are values
+    assert result["email"].summary()["distinct"] == n
+    # exactness survives the serialized form and merging parts (while the union stays small)
+    again = Profile.from_bytes(result.to_bytes())
+    assert again["code"].top_values(5) == result["code"].top_values(5)
+    halves = profile(frame[:200]).merge(profile(frame[200:]))
+    assert halves["code"].top_values(10_000) == result["code"].top_values(10_000)
+    assert halves["email"].distinct_count == n
+
+
+def test_many_distinct_values_fall_back_to_the_sketches():
+    from keel.data.profiles import EXACT_VALUES
+
+    n = EXACT_VALUES + 1000
+    frame = pl.DataFrame({"s": [f"v{i}" for i in range(n)], "k": list(range(n))})
+    result = profile(frame)
+    for name in ("s", "k"):
+        assert not result[name].distinct_exact
+        assert result[name].distinct_count == pytest.approx(n, rel=0.05) and result[name].distinct_count <= n
+    # two exact halves whose union passes the threshold fall back too
+    left, right = profile(frame[: n // 2]), profile(frame[n // 2 :])
+    assert left["s"].distinct_exact and right["s"].distinct_exact
+    assert not left.merge(right)["s"].distinct_exact
+
+
+def test_integer_and_time_columns_record_whether_they_only_go_up():
+    n = 1000
+    start = dt.datetime(2024, 1, 1)
+    frame = pl.DataFrame(
+        {
+            "id": list(range(n)),
+            "shuffled": np.random.default_rng(0).permutation(n),
+            "at": [start + dt.timedelta(minutes=i) for i in range(n)],
+            "x": np.arange(n, dtype=float),
+        }
+    )
+    result = profile(frame, chunk_rows=128)  # order is followed across chunks
+    assert result["id"].monotonic and result["at"].monotonic
+    assert result["shuffled"].monotonic is False and result["x"].monotonic is None
+    assert profile(frame[:500]).merge(profile(frame[500:]))["id"].monotonic
+    assert profile(frame[500:]).merge(profile(frame[:500]))["id"].monotonic is False
+    assert Profile.from_bytes(result.to_bytes())["at"].monotonic

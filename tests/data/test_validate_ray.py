@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():  # type: ignore[no-untyped-def]
-    ray = pytest.importorskip("ray", reason="validating on Ray needs keel[ray]")
+    ray = pytest.importorskip("ray", reason="validating on Ray needs keel-mlops[ray]")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, num_cpus=2, _node_ip_address="127.0.0.1",

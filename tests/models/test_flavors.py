@@ -136,7 +136,7 @@ def test_skops_allowlist(type_name: str, trusted: bool) -> None:
 
 @pytest.mark.parametrize("kind", ["XGBClassifier", "XGBRegressor", "Booster"])
 def test_xgboost_round_trip_keeps_the_class(tmp_path: Path, data: Any, kind: str) -> None:
-    xgboost = pytest.importorskip("xgboost", reason="xgboost is not installed (keel[xgboost])")
+    xgboost = pytest.importorskip("xgboost", reason="xgboost is not installed (keel-mlops[xgboost])")
     features, labels = data
     if kind == "Booster":
         model = xgboost.train(
@@ -269,7 +269,7 @@ def test_missing_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
     model = _onnx_affine_model(np.ones((2, 1), np.float32), np.zeros(1, np.float32))
     save_model(model, tmp_path / "model")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with pytest.raises(MissingDependencyError, match=r"keel\[onnx\]") as caught:
+    with pytest.raises(MissingDependencyError, match=r"keel-mlops\[onnx\]") as caught:
         load_model(tmp_path / "model")
     assert caught.value.extra == "onnx"
 
@@ -278,7 +278,7 @@ def test_missing_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_pytorch_round_trip(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch", reason="torch is not installed (keel[torch])")
+    torch = pytest.importorskip("torch", reason="torch is not installed (keel-mlops[torch])")
     pytest.importorskip("safetensors")
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4))

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray = pytest.importorskip("ray", reason="the Ray executor needs keel[ray]")
+    ray = pytest.importorskip("ray", reason="the Ray executor needs keel-mlops[ray]")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from keel.cluster import connect_ray
 

@@ -16,7 +16,7 @@ from keel.server.testing import LiveServer
 def test_schemathesis_finds_no_server_errors(tmp_path):
     schemathesis = Path(sys.executable).parent / "schemathesis"
     if not schemathesis.exists():
-        pytest.skip("schemathesis is not installed (pip install 'keel[dev]')")
+        pytest.skip("schemathesis is not installed (pip install 'keel-mlops[dev]')")
     with LiveServer(tmp_path / "server") as server:
         operations = sum(
             len([m for m in item if m in ("get", "put", "post", "patch", "delete", "head")])

@@ -360,7 +360,7 @@ def test_nvml_failures_turn_gpu_metrics_off(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(system, "_gpu_cache", None)
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml raises ImportError
     note = SystemSampler(Recorder()).gpu_note
-    assert note is not None and "pip install 'keel[gpu]'" in note
+    assert note is not None and "pip install 'keel-mlops[gpu]'" in note
 
 
 def test_a_gpu_that_stops_answering_does_not_break_sampling(

@@ -228,3 +228,19 @@ def test_text_contrast_is_readable_in_both_themes(demo: Any, page: Any, theme: s
     assert {"body", ".meta", "a", ".status-finished", ".status-failed"} <= set(ratios)
     low = {selector: round(r, 2) for selector, r in ratios.items() if r < 4.5}
     assert low == {}, f"text below the WCAG AA contrast of 4.5:1 in the {theme} theme: {low}"
+
+
+def test_an_mlflow_run_link_opens_the_run_page(demo: Any, page: Any) -> None:
+    """MLflow's client prints `View run at <tracking URI>/#/experiments/<id>/runs/<run id>`."""
+    url, ids, client = demo
+    run = ids["runs"][1]
+    experiment = client.get_run(run).experiment_id
+    page.goto(f"{url}/#/experiments/{experiment}/runs/{run}")
+    page.wait_for_url(f"{url}/ui/runs/{run}")
+    assert run[:8] in page.locator("h1").inner_text() or "run-1" in page.locator("h1").inner_text()
+    page.goto(f"{url}/#/experiments/{experiment}")
+    page.wait_for_url(f"{url}/ui/experiments/{experiment}")
+    page.goto(f"{url}/")  # no fragment: the experiments page stays
+    page.wait_for_url(f"{url}/ui/")
+    assert page.locator("h1").inner_text() == "Experiments"
+    assert page.console_errors == []

@@ -273,3 +273,31 @@ def test_data_page_lists_validations_and_drift_with_their_reports(demo: Any) -> 
         assert f"/ui/runs/{run}/artifacts/{name}" in page
         report = get(demo, f"/ui/runs/{run}/artifacts/{name}")
         assert report.status_code == 200 and "sandbox" in report.text
+
+
+def test_dataset_links_lead_to_the_dataset_when_its_name_has_a_slash(demo: Any) -> None:
+    """The quickstart's own data set is `sklearn/breast_cancer`: its link must not 404."""
+    import html
+
+    import pandas as pd
+
+    _, ids, client = demo
+    run = ids["runs"][2]
+    client.log_input(run, pd.DataFrame({"y": [1, 2]}), name="sklearn/breast_cancer")
+    page = get(demo, f"/ui/runs/{run}").text
+    href = re.search(r'href="(/ui/datasets/[^"]*breast_cancer)"', page)
+    assert href is not None
+    assert html.unescape(href.group(1)) == "/ui/datasets/sklearn/breast_cancer"
+    for path in (href.group(1), "/ui/datasets/sklearn%2Fbreast_cancer"):  # readable and encoded links
+        response = get(demo, path)
+        assert response.status_code == 200, (path, response.text[:300])
+        assert "Dataset sklearn/breast_cancer" in response.text and run[:12] in response.text
+
+
+def test_the_root_redirects_to_the_ui_keeping_mlflow_run_links(demo: Any) -> None:
+    response = get(demo, "/")
+    assert response.status_code == 307 and response.headers["location"] == "/ui/"
+    # the fragment of an MLflow run link stays in the browser across this redirect; keel.js, loaded by
+    # every page, turns it into the run page (tests/ui/test_browser.py follows one in Chromium)
+    script = get(demo, "/ui/static/keel.js").text
+    assert "#\\/experiments\\/" in script and '"/ui/runs/"' in script

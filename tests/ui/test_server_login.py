@@ -73,3 +73,22 @@ def test_sign_in_then_comment_with_the_csrf_token(server: Any, page: Any) -> Non
     # the one expected error: the browser logs the 401 of the wrong password
     unexpected = [e for e in page.console_errors if "401" not in e or "/api/v1/auth/login" not in e]
     assert unexpected == [], "\n".join(unexpected)
+
+
+def test_the_root_of_keel_server_redirects_to_the_ui(server: Any) -> None:
+    url, _ = server
+    response = httpx.get(f"{url}/")
+    assert response.status_code == 307 and response.headers["location"] == "/ui/"
+
+
+@pytest.mark.browser
+def test_an_mlflow_run_link_leads_to_the_run_page_through_sign_in(server: Any, page: Any) -> None:
+    url, ids = server
+    run = ids["runs"][2]
+    page.goto(f"{url}/#/experiments/{ids['experiment_id']}/runs/{run}")
+    page.wait_for_selector("form[data-login]")
+    page.get_by_label("User").fill("ann")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/ui/runs/{run}")
+    assert page.console_errors == []

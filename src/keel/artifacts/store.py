@@ -1,7 +1,7 @@
 """Content-addressed bytes: every blob lives at ``root/ab/abcdef…`` named by its sha256.
 
 Backends come from fsspec: a local folder (the default), ``s3://bucket/prefix`` (``pip install
-'keel[s3]'``; an S3-compatible endpoint comes from the ``s3_endpoint_url`` setting,
+'keel-mlops[s3]'``; an S3-compatible endpoint comes from the ``s3_endpoint_url`` setting,
 ``KEEL_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``), or anything else fsspec knows. No client ever
 supplies a storage path: the only way in is a hash, and every read checks the bytes against it.
 """

@@ -55,7 +55,7 @@ def validate_command(
     ),
     log: bool = typer.Option(True, "--log/--no-log", help="Log the validation as a keel run (default: yes)."),
     ray: bool = typer.Option(
-        False, "--ray", help="Scan each file of a folder or glob as a Ray task (keel[ray])."
+        False, "--ray", help="Scan each file of a folder or glob as a Ray task (keel-mlops[ray])."
     ),
 ) -> None:
     """Validate DATA against a suite. Exit 0 passed, 1 checks failed, 2 bad input or usage."""

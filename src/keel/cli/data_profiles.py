@@ -93,7 +93,12 @@ def drift_command(
     threshold: list[str] = typer.Option(
         [], "--threshold", help="A threshold for all columns (0.2), or per column or kind (age=0.05)."
     ),
-    columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to compare."),
+    columns: str | None = typer.Option(
+        None,
+        "--columns",
+        help="Comma-separated columns to compare (default: all but those that identify rows, such as ids).",
+    ),
+    exclude: str | None = typer.Option(None, "--exclude", help="Comma-separated columns to leave out."),
     drift_share: float = typer.Option(0.5, "--drift-share", help="Share of drifted columns that is drift."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     log: bool = typer.Option(
@@ -114,6 +119,7 @@ def drift_command(
             methods=_options(method, str),
             thresholds=_options(threshold, float),
             columns=selected,
+            exclude=[c.strip() for c in exclude.split(",") if c.strip()] if exclude else (),
             drift_share=drift_share,
             progress=progress,
         )
@@ -145,6 +151,8 @@ def drift_command(
             f"{verdict}: {len(result.drifted_columns)} of {len(result.columns)} columns drifted "
             f"(share {result.share:.0%}, dataset drift at {result.drift_share:.0%})"
         )
+        if result.excluded:
+            typer.echo(f"excluded: {result.excluded_text()}; compare them anyway with --columns")
         if report is not None:
             typer.echo(f"report written to {report}")
         if run_id is not None:

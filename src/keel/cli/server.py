@@ -37,6 +37,9 @@ def _store_url(store: str | None) -> str:
 
 
 def _auth(store: str | None) -> object:
+    from keel.server import require_server_extra
+
+    require_server_extra("Managing keel server's users and tokens", ("argon2",))
     from keel.server.auth import AuthStore
     from keel.store.sql import SqlStore
 
@@ -74,6 +77,9 @@ def serve(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from keel.server import require_server_extra
+
+    require_server_extra("keel server")
     from keel.config import Settings
     from keel.server.config import ENVIRONMENT_VARIABLE, ServerConfig
     from keel.store.base import default_locations

@@ -19,6 +19,9 @@ def ui(
     comparisons, the model registry and pipeline runs. Every view is a URL you can share with
     someone who opens the same store. Stop it with Ctrl+C.
     """
+    from keel.server import require_server_extra
+
+    require_server_extra("keel ui")
     from keel.server.ui.app import serve_ui
 
     serve_ui(host=host, port=port, open_browser=not no_browser)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from keel.data.profiles import (
     BOOLEAN,
     CATEGORICAL,
+    EXACT_VALUES,
     FREQUENT_FEED,
     FREQUENT_LG_MAX,
     HLL_LG_K,
@@ -98,6 +99,12 @@ class Builder:
             self.column.distinct_sketch = HyperLogLog()
         if kind in (STRING, CATEGORICAL, BOOLEAN) or (kind == NUMERIC and dtype.is_integer()):
             self.column.frequent = datasketches.frequent_strings_sketch(FREQUENT_LG_MAX)
+            self.column.value_counts = {}
+        #: ids and event times are found by their order: track whether the values ever go down
+        self.ordered = kind == TEMPORAL or (kind == NUMERIC and dtype.is_integer())
+        self.last: float | None = None
+        if self.ordered:
+            self.column.monotonic = True
         if kind in (STRING, CATEGORICAL, BOOLEAN):
             self.column.distinct_sketch = datasketches.hll_sketch(HLL_LG_K, datasketches.HLL_8)
         if kind in (STRING, CATEGORICAL):
@@ -120,6 +127,13 @@ class Builder:
             # moments over every value: right when there is no NaN or infinity (the common case); otherwise
             # absorb() recomputes them from the finite values it extracts anyway
             out += _moment_exprs(values, k)
+            if self.ordered:
+                present = values.drop_nulls()
+                out += [
+                    (present.diff() >= 0).all().alias(k + "up"),
+                    present.first().cast(float).alias(k + "first"),
+                    present.last().cast(float).alias(k + "last"),
+                ]
         if kind in (STRING, CATEGORICAL):
             text = col.cast(pl.String) if kind == CATEGORICAL else col
             lengths = text.str.len_chars()
@@ -151,6 +165,11 @@ class Builder:
                 array = self._values(chunk, nulls=int(stats[k + "nulls"]), special=special)
                 part = _moments_of(array)
             c.moments = c.moments.merge(part)
+            if self.ordered and stats[k + "first"] is not None:
+                first = float(stats[k + "first"])
+                if not stats[k + "up"] or (self.last is not None and first < self.last):
+                    c.monotonic = False
+                self.last = float(stats[k + "last"])
             if c.kll is not None and part.n:
                 if array is None:
                     array = self._values(chunk, nulls=int(stats[k + "nulls"]), special=special)
@@ -205,6 +224,15 @@ class Builder:
                 c.patterns[p] = c.patterns.get(p, 0) + int(hits or 0)
         values = counts.get_column(self.name).to_list()
         weights = counts.get_column("n").to_list()
+        exact = c.value_counts
+        if exact is not None:
+            if len(values) > EXACT_VALUES:
+                c.value_counts = None  # too many to count exactly: the sketches answer from now on
+            else:
+                for value, weight in zip(values, weights, strict=True):
+                    exact[value] = exact.get(value, 0) + weight
+                if len(exact) > EXACT_VALUES:
+                    c.value_counts = None
         if c.kind in (STRING, CATEGORICAL, BOOLEAN):
             update = c.distinct_sketch.update
             for value in values:

@@ -57,6 +57,8 @@ def encode(profile: Profile) -> bytes:
                 "frequent": blob(c.frequent.serialize() if c.frequent is not None else None),
                 "distinct": blob(distinct),
                 "distinct_kind": distinct_kind,
+                "value_counts": c.value_counts,
+                "monotonic": c.monotonic,
             }
         )
     header = {
@@ -83,7 +85,7 @@ def decode(data: bytes, *, source: str = "profile") -> Profile:
     (version,) = struct.unpack_from("<H", data, len(MAGIC))
     if version != FORMAT_VERSION:
         advice = (
-            "upgrade keel (pip install -U keel) to read it"
+            "upgrade keel (pip install -U keel-mlops) to read it"
             if version > FORMAT_VERSION
             else "re-create it from the reference data with `keel data profile DATA -o FILE`"
         )
@@ -156,4 +158,7 @@ def _column_from_dict(d: dict[str, Any], blobs: list[bytes]) -> ColumnProfile:
         kll=datasketches.kll_doubles_sketch.deserialize(kll) if kll is not None else None,
         frequent=datasketches.frequent_strings_sketch.deserialize(frequent) if frequent is not None else None,
         distinct_sketch=sketch,
+        # absent from profiles written before they existed: the sketches answer, order unknown
+        value_counts=dict(d["value_counts"]) if d.get("value_counts") is not None else None,
+        monotonic=d.get("monotonic"),
     )

@@ -1,7 +1,7 @@
 """Validating partitioned data as Ray tasks: each partition computes partial aggregates, the driver merges.
 
-``keel.data.validate(data, suite, ray=True)`` (CLI ``--ray``, extra ``keel[ray]``) sends one task per file
-of a folder or glob. Every check whose aggregates merge is computed in the tasks: failure and row counts,
+``keel.data.validate(data, suite, ray=True)`` (CLI ``--ray``, extra ``keel-mlops[ray]``) sends one task per
+file of a folder or glob. Every check whose aggregates merge is computed in the tasks: failure and row counts,
 null counts and sums add up, minima and maxima take the extreme, means merge from sums and counts and
 standard deviations from (count, mean, M2) by Chan's parallel algorithm. Counts therefore equal a
 single-machine run exactly, means and deviations up to float rounding. Checks whose answer needs all

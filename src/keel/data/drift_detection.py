@@ -24,6 +24,9 @@ method             columns      threshold  statistic (drifted when ...)
 
 Numeric includes temporal columns (as epoch numbers). The dataset drifts when the share of drifted columns
 reaches ``drift_share`` (default 0.5), or when the optional multivariate domain classifier drifts.
+Columns that identify rows (ids, emails, event times; :mod:`keel.data.identifiers`) differ between any two
+samples, so unless ``columns`` names them they are left out of the verdict, each with the reason, in
+``DriftResult.excluded`` and in every report; ``exclude`` leaves out more.
 A column missing from the current data, whose type changed, or which has no values on one side counts as
 drifted, with a note saying why.
 """
@@ -102,6 +105,8 @@ class DriftResult:
     reference_rows: int = 0
     current_rows: int = 0
     multivariate: dict[str, Any] | None = None
+    #: columns left out of the comparison, with why (``{"id": "id-like: 100% distinct"}``)
+    excluded: dict[str, str] = dataclasses.field(default_factory=dict)
     #: the two profiles compared (for reports; not part of ``to_dict``)
     reference: Profile | None = dataclasses.field(default=None, repr=False, compare=False)
     current: Profile | None = dataclasses.field(default=None, repr=False, compare=False)
@@ -142,8 +147,13 @@ class DriftResult:
                 "drift_share": DEFAULT_DRIFT_SHARE,
             },
             "multivariate": self.multivariate,
+            "excluded": [{"column": name, "reason": why} for name, why in self.excluded.items()],
             "columns": [c.to_dict() for c in self.columns],
         }
+
+    def excluded_text(self) -> str:
+        """``"id (id-like: 100% distinct), notes (excluded by request)"``, or "" when none was."""
+        return ", ".join(f"{name} ({why})" for name, why in self.excluded.items())
 
     def log(self, *, experiment: str = "data-drift", client: Any = None) -> str:
         """Log this comparison as a run (tags ``keel.data.kind=drift``, the verdict, per-column
@@ -191,6 +201,7 @@ def drift(
     methods: str | Mapping[str, str] | None = None,
     thresholds: float | Mapping[str, float] | None = None,
     columns: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
     drift_share: float = DEFAULT_DRIFT_SHARE,
     reference_sample: Any = None,
     progress: Any = None,
@@ -200,6 +211,11 @@ def drift(
     ``methods`` and ``thresholds`` are one value for every column, or a mapping whose keys are column
     names or the kinds ``"numeric"`` / ``"categorical"`` (a column name wins). ``reference_sample`` (raw
     reference rows) adds the multivariate domain-classifier check, which needs scikit-learn.
+
+    Without ``columns`` every column with a distribution is compared except those that identify rows
+    (ids, emails, event times: :func:`keel.data.identifiers.id_like`), which always differ between two
+    samples; ``columns`` compares exactly the columns named, id-like or not; ``exclude`` leaves out more.
+    What was left out, and why, is ``result.excluded``.
     """
     from keel.data.profiles import profile as make_profile
     from keel.data.profiles import read_profile
@@ -207,12 +223,24 @@ def drift(
     ref = read_profile(reference)
     if not 0.0 < drift_share <= 1.0:
         raise DriftMethodError(f"drift_share must be in (0, 1], got {drift_share!r}")
+    excluded: dict[str, str] = {}
     if columns is None:  # columns of other types (lists, structs, binary) have no distribution to compare
-        names = [c.name for c in ref if family(c) != "other"]
+        from keel.data.identifiers import id_like
+
+        names = []
+        for column in ref:
+            reason = id_like(column) if family(column) != "other" else None
+            if reason:
+                excluded[column.name] = reason
+            elif family(column) != "other":
+                names.append(column.name)
     else:
         names = list(columns)
-    for name in names:
+    for name in [*names, *exclude]:
         ref[name]  # ColumnMismatchError naming the profile's columns
+    for name in exclude:
+        excluded.setdefault(name, "excluded by request")
+    names = [name for name in names if name not in excluded]
     if isinstance(current, Profile):
         cur = current
     else:
@@ -239,6 +267,7 @@ def drift(
         current_rows=cur.row_count,
         reference=ref,
         current=cur,
+        excluded=excluded,
     )
     if reference_sample is not None:
         if isinstance(current, Profile):
@@ -535,7 +564,8 @@ def domain_classifier_drift(
 
     Trains a histogram gradient-boosting classifier on up to ``max_rows`` rows of each side (numeric columns
     as they are, other columns as category codes) and reports the cross-validated ROC AUC; the data drifted
-    when the AUC reaches ``threshold`` (0.5 means indistinguishable). Needs scikit-learn (``keel[sklearn]``).
+    when the AUC reaches ``threshold`` (0.5 means indistinguishable). Needs scikit-learn
+    (``keel-mlops[sklearn]``).
     """
     try:
         from sklearn.ensemble import HistGradientBoostingClassifier

@@ -53,8 +53,14 @@ def render_drift_report(result: DriftResult, *, title: str | None = None) -> str
         f"({result.share:.0%}; the dataset drifts at {result.drift_share:.0%})</div>",
         f"<p>Reference: {esc(result.reference_name)} ({result.reference_rows:,} rows) &middot; "
         f"current: {esc(result.current_name)} ({result.current_rows:,} rows)</p>",
-        _defaults_table(),
     ]
+    if result.excluded:
+        parts.append(
+            "<p>Not in the verdict (columns that identify rows differ between any two samples; to compare "
+            "them anyway name them with <code>--columns</code> or <code>columns=</code>): "
+            f"excluded: {esc(result.excluded_text())}</p>"
+        )
+    parts.append(_defaults_table())
     if result.multivariate:
         mv = result.multivariate
         parts.append(

@@ -66,7 +66,7 @@ def validate(
     (sizes and times, cheap); an in-memory frame's content hash costs a pass of its own, so it is computed
     only with ``hash_frame=True`` (logging a validation to tracking sets it) and is ``""`` otherwise.
     ``ray=True`` computes the scan of a folder or glob as one Ray task per file (see
-    :mod:`keel.data.distributed`; needs ``keel[ray]``).
+    :mod:`keel.data.distributed`; needs ``keel-mlops[ray]``).
 
     >>> import polars as pl
     >>> result = validate(pl.DataFrame({"x": [1, 5, 99]}), {"keel_suite": 1, "checks": [

@@ -14,8 +14,10 @@ Per column, by kind:
 - numeric and temporal (dates, datetimes, durations and times as epoch numbers, see ``unit``): NaN and ±inf
   counts, min/max, mean and variance (merged with Chan's parallel algorithm, exact up to float rounding),
   a KLL quantile sketch (DataSketches, k=200: rank error about 1.3 %), and a distinct-count HyperLogLog;
-- integers and booleans additionally, and strings and categoricals: a frequent-items sketch (exact counts
-  while at most 192 distinct values have been seen);
+- integers and booleans additionally, and strings and categoricals: exact value counts while at most
+  4,096 distinct values have been seen (so ``distinct_count`` and ``top_values`` are exact below that), and
+  a frequent-items sketch that answers once there are more;
+- integers and temporal columns: whether the values never decrease in row order (ids, event times);
 - strings: length moments, min/max, pattern counts (email, URL, UUID, date, datetime, integer, number,
   boolean, blank) and a DataSketches HLL distinct count.
 
@@ -56,6 +58,9 @@ FORMAT_VERSION = 1
 MAGIC = b"KEELPROF"
 KLL_K = 200
 FREQUENT_LG_MAX = 8  # at most 192 tracked items
+#: distinct values counted exactly (a dict) before only the sketches answer; merging two exact counters
+#: stays exact while the union is at most this large
+EXACT_VALUES = 4096
 FREQUENT_FEED = 1024  # most frequent values of a chunk fed to the frequent-items sketch
 HLL_LG_K = 12
 CELLS_PER_CHUNK = 1 << 24  # rows per chunk of a file = this / columns: bounded memory on wide, long files
@@ -152,6 +157,10 @@ class ColumnProfile:
     kll: Any = None  # datasketches.kll_doubles_sketch
     frequent: Any = None  # datasketches.frequent_strings_sketch
     distinct_sketch: Any = None  # keel.data._hll.HyperLogLog (numeric) or datasketches.hll_sketch
+    #: exact count of every non-null value (as text) while there are at most EXACT_VALUES of them
+    value_counts: dict[str, int] | None = None
+    #: integers and temporal columns: no value is below the one before it (nulls skipped), in row order
+    monotonic: bool | None = None
 
     # -- derived statistics ------------------------------------------------------------------------
     @property
@@ -188,14 +197,26 @@ class ColumnProfile:
 
     @property
     def distinct_count(self) -> float:
-        """Estimated number of distinct non-null values (HyperLogLog: about 1.6 % relative error)."""
+        """Number of distinct non-null values: exact while the values are counted exactly (at most
+        ``EXACT_VALUES``), else estimated (HyperLogLog: about 1.6 % relative error), never more than
+        there are values."""
+        if self.value_counts is not None:
+            return float(len(self.value_counts))
         if self.distinct_sketch is None:
             return math.nan
-        return float(
+        estimate = float(
             self.distinct_sketch.get_estimate()
             if hasattr(self.distinct_sketch, "get_estimate")
             else self.distinct_sketch.estimate()
         )
+        # numbers feed the sketch their finite values only; an estimate can overshoot the true count
+        values = self.moments.n if self.kind in (NUMERIC, TEMPORAL) else self.non_null_count
+        return min(estimate, float(values))
+
+    @property
+    def distinct_exact(self) -> bool:
+        """Whether ``distinct_count`` is an exact count rather than a sketch's estimate."""
+        return self.value_counts is not None
 
     @property
     def inferred_type(self) -> str:
@@ -244,7 +265,10 @@ class ColumnProfile:
         return [float(v) for v in self.kll.get_cdf(list(points), True)[:-1]]
 
     def top_values(self, k: int = 20) -> list[tuple[str, int]]:
-        """The most frequent values with their (estimated) counts, most frequent first."""
+        """The most frequent values with their counts (exact below ``EXACT_VALUES`` distinct values,
+        estimated by the frequent-items sketch above), most frequent first."""
+        if self.value_counts is not None:
+            return sorted(self.value_counts.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
         if self.frequent is None or self.frequent.is_empty():
             return []
         import datasketches
@@ -258,7 +282,9 @@ class ColumnProfile:
 
     @property
     def frequent_exact(self) -> bool:
-        """Whether ``top_values`` are exact counts (the sketch never had to evict an item)."""
+        """Whether ``top_values`` are exact counts (counted exactly, or the sketch never evicted an item)."""
+        if self.value_counts is not None:
+            return True
         if self.frequent is None or self.frequent.is_empty():
             return self.frequent is not None
         import datasketches
@@ -298,6 +324,7 @@ class ColumnProfile:
             "null_count": self.null_count,
             "null_fraction": self.null_fraction,
             "distinct": self.distinct_count,
+            "distinct_exact": self.distinct_exact,
         }
         if self.kind in (NUMERIC, TEMPORAL, BOOLEAN):
             out.update(
@@ -319,6 +346,8 @@ class ColumnProfile:
                 )
             if self.unit:
                 out["unit"] = self.unit
+            if self.monotonic is not None:
+                out["monotonic"] = self.monotonic
         if self.kind in (STRING, CATEGORICAL):
             out.update(min=self.text_min, max=self.text_max, patterns=dict(self.patterns))
             if self.lengths is not None and self.lengths.n:
@@ -362,6 +391,8 @@ class ColumnProfile:
             kll=_merge_kll(self.kll, other.kll),
             frequent=_merge_frequent(self.frequent, other.frequent),
             distinct_sketch=_merge_distinct(self.distinct_sketch, other.distinct_sketch),
+            value_counts=_merge_counts(self.value_counts, other.value_counts),
+            monotonic=_merge_monotonic(self, other),
         )
         return merged
 
@@ -608,6 +639,26 @@ def _merge_frequent(a: Any, b: Any) -> Any:
     merged = datasketches.frequent_strings_sketch.deserialize(a.serialize())
     merged.merge(b)
     return merged
+
+
+def _merge_counts(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
+    """Exact counts of both parts while there are at most ``EXACT_VALUES`` values in all, else None."""
+    if a is None or b is None:
+        return None
+    merged = dict(a)
+    for value, count in b.items():
+        merged[value] = merged.get(value, 0) + count
+    return merged if len(merged) <= EXACT_VALUES else None
+
+
+def _merge_monotonic(first: ColumnProfile, then: ColumnProfile) -> bool | None:
+    """``then``'s rows follow ``first``'s: the whole never decreases when each part does not and the
+    second starts at or above where the first ended (a part that never decreases ends at its maximum)."""
+    if first.monotonic is None or then.monotonic is None:
+        return None
+    if not (first.monotonic and then.monotonic):
+        return False
+    return not (first.moments.n and then.moments.n) or first.moments.max <= then.moments.min
 
 
 def _merge_distinct(a: Any, b: Any) -> Any:

@@ -4,7 +4,7 @@ Counts, nulls, NaN/infinity counts, min/max and moments merge exactly (moments u
 Chan's parallel algorithm); quantile, frequent-item and distinct-count sketches merge within their usual
 error, so the result equals a single-machine :func:`keel.data.profiles.profile` of the same data.
 
-Ray is the optional extra ``keel[ray]``; it is connected only when asked (``RAY_ADDRESS`` or a local
+Ray is the optional extra ``keel-mlops[ray]``; it is connected only when asked (``RAY_ADDRESS`` or a local
 instance, as for pipelines).
 """
 

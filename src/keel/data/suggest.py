@@ -5,14 +5,20 @@ The suggestion (a dict in the suite YAML schema, see :mod:`keel.data.suite`) hol
 - the column set in order (``columns_match``) and every column's type (``column_type``);
 - ``not_null`` for columns without nulls, else ``null_fraction_at_most`` with a tolerance above the seen
   fraction;
-- ``between`` for numeric columns, widened by ``margin`` times the seen range on each side (a bound that was
-  never crossed, such as 0 for non-negative data, is kept);
+- ``between`` for numeric columns that do not identify rows, widened on each side by the larger of
+  ``margin`` times the seen range and three standard deviations (a bound that was never crossed, such as
+  0 for non-negative data, is kept);
 - ``in_set`` for string, categorical and integer columns with at most ``max_set_size`` distinct values (when
   the profile counted them exactly);
-- ``unique`` for integer and string columns whose estimated distinct count equals their non-null count;
-- ``length_between`` for strings, and ``email`` / ``url`` / ``uuid`` / ``parses_datetime`` when every value
-  followed that pattern.
+- ``unique`` for columns that identify rows (:func:`keel.data.identifiers.id_like`: ids, keys, emails)
+  whose values were all distinct, never for dates or times (two events can share a day);
+- ``length_between`` for strings: one length when every value had it (codes, UUIDs), else the seen range
+  widened by its width and three standard deviations of the lengths, so that the next sample's shortest
+  email still passes; and ``email`` / ``url`` / ``uuid`` / ``parses_datetime`` when every value followed
+  that pattern.
 
+The suggestion is meant to hold for the next sample of the same source, not only for the rows profiled:
+``tests/data/test_suggest.py`` suggests from one random sample and validates fresh ones.
 Every suggested check is tagged ``suggested``.
 """
 
@@ -21,12 +27,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from keel.data.identifiers import id_like
 from keel.data.profiles import CATEGORICAL, NUMERIC, STRING, ColumnProfile, Profile
 
 __all__ = ["suggest_suite"]
 
 TAGS = ["suggested"]
 UNIQUE_TOLERANCE = 0.03  # the distinct-count sketch's error (about 1.6 %), with room
+#: ranges are widened by at least this many standard deviations on each side
+STD_MARGIN = 3.0
 PATTERN_CHECKS = {
     "email": "email",
     "url": "url",
@@ -90,14 +99,22 @@ def _column_checks(
         and 0 < distinct <= max_set
         and len(column.top_values(max_set + 1)) <= max_set
     )
+    identifies = id_like(column) is not None
+    all_distinct = (
+        distinct == column.non_null_count
+        if column.distinct_exact
+        else distinct >= column.non_null_count * (1 - UNIQUE_TOLERANCE)
+    )
     unique = (
         keyed
+        and identifies
         and not small_set
-        and column.non_null_count >= 2
-        and distinct >= column.non_null_count * (1 - UNIQUE_TOLERANCE)
+        and all_distinct
+        and column.inferred_type not in ("date", "datetime")
     )
-    if column.kind == NUMERIC and column.moments.n and not unique:
-        low, high = _widen(column.moments.min, column.moments.max, margin, integer)
+    if column.kind == NUMERIC and column.moments.n and not identifies:
+        std = math.sqrt(column.moments.variance)
+        low, high = _widen(column.moments.min, column.moments.max, margin, integer, std)
         out.append({"between": {"column": name, "min": low, "max": high, "tags": list(TAGS)}})
     if small_set:
         values: list[Any] = [v for v, _ in column.top_values(max_set)]
@@ -106,17 +123,8 @@ def _column_checks(
     if unique:
         out.append({"unique": {"column": name, "tags": list(TAGS)}})
     if column.kind in (STRING, CATEGORICAL) and column.lengths is not None and column.lengths.n:
-        longest = int(column.lengths.max)
-        out.append(
-            {
-                "length_between": {
-                    "column": name,
-                    "min": int(column.lengths.min),
-                    "max": longest + max(1, math.ceil(longest * margin)),
-                    "tags": list(TAGS),
-                }
-            }
-        )
+        shortest, longest = _length_range(column.lengths)
+        out.append({"length_between": {"column": name, "min": shortest, "max": longest, "tags": list(TAGS)}})
         for pattern, check in PATTERN_CHECKS.items():
             if column.patterns.get(pattern, 0) == column.non_null_count:
                 out.append({check: {"column": name, "tags": list(TAGS)}})
@@ -124,8 +132,18 @@ def _column_checks(
     return out
 
 
-def _widen(low: float, high: float, margin: float, integer: bool) -> tuple[Any, Any]:
-    spread = (high - low) * margin
+def _length_range(lengths: Any) -> tuple[int, int]:
+    """Character lengths the next sample will fit: the one length every value had, or the seen range
+    widened on each side by the larger of its width and three standard deviations (at least 2)."""
+    shortest, longest = int(lengths.min), int(lengths.max)
+    if shortest == longest:
+        return shortest, longest
+    spread = math.ceil(max(longest - shortest, STD_MARGIN * math.sqrt(lengths.variance), 2))
+    return max(0, shortest - spread), longest + spread
+
+
+def _widen(low: float, high: float, margin: float, integer: bool, std: float = 0.0) -> tuple[Any, Any]:
+    spread = max((high - low) * margin, STD_MARGIN * std if math.isfinite(std) else 0.0)
     if spread == 0:
         spread = abs(high) * margin
     new_low = low - spread

@@ -8,7 +8,7 @@ then the built-ins in this order:
 name        handles                                      files
 ==========  ===========================================  ===========================================
 numpy       ``numpy.ndarray``                            ``array.npy``, loaded memory-mapped
-table       pandas / polars DataFrames, pyarrow Tables   ``table.parquet`` (``keel[tables]``)
+table       pandas / polars DataFrames, pyarrow Tables   ``table.parquet`` (``keel-mlops[tables]``)
 json        dict (str keys), list, str, int, float,       ``value.json``; NaN and ±inf round-trip
             bool, None, nested
 model       objects :func:`keel.models.flavor_for` gives  a :func:`keel.models.save_model` folder

@@ -1,4 +1,4 @@
-"""Running a pipeline graph on Ray (``pip install 'keel[ray]'``), connected only when asked.
+"""Running a pipeline graph on Ray (``pip install 'keel-mlops[ray]'``), connected only when asked.
 
 Each ready step becomes a Ray task with the step's resources (``@step(resources={"cpu": 2, "gpu": 1,
 "memory": 4e9})``); retries happen inside the task with backoff; a step that outlives its ``timeout``

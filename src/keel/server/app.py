@@ -98,10 +98,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         artifacts_router = getattr(mlflow_api, "artifacts_router", None)
         if artifacts_router is not None:
             app.include_router(artifacts_router, prefix="/api/2.0/mlflow-artifacts")
+    from keel.server.ui import home_router
     from keel.server.ui import router as ui_router
     from keel.server.ui.routes import login_redirect
 
     app.include_router(ui_router)
+    app.include_router(home_router)  # `/` (and MLflow's printed run links) lead to the UI
     api.add_schema_route(app)
     _match_prefix_first(app)
 

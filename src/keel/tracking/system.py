@@ -502,7 +502,7 @@ def _probe_gpus() -> _GpuState:
     try:
         import pynvml
     except ImportError:
-        return _GpuState((), "nvidia-ml-py is not installed (pip install 'keel[gpu]'); GPU metrics off")
+        return _GpuState((), "nvidia-ml-py is not installed (pip install 'keel-mlops[gpu]'); GPU metrics off")
     try:
         pynvml.nvmlInit()
         count = pynvml.nvmlDeviceGetCount()

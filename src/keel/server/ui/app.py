@@ -19,10 +19,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from keel.server.policy import remember
-from keel.server.ui.routes import PAGE_CSP, PREFIX, SECURITY_HEADERS, router
+from keel.server.ui.routes import PAGE_CSP, SECURITY_HEADERS, home_router, router
 
 __all__ = ["PAGE_CSP", "SECURITY_HEADERS", "StoreProjects", "create_ui_app", "serve_ui"]
 
@@ -75,10 +75,7 @@ def create_ui_app(
     app.state.artifacts = artifacts
     app.state.projects = StoreProjects(store)
     app.include_router(router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> Response:
-        return RedirectResponse(PREFIX + "/", status_code=307)
+    app.include_router(home_router)
 
     hosts = {"127.0.0.1", "localhost", "[::1]", host, *allowed_hosts}
 

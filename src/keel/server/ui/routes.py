@@ -25,7 +25,7 @@ from keel.server.ui import series as series_module
 from keel.server.ui import svg, views
 from keel.server.ui.previews import kind_of, preview
 
-__all__ = ["PAGE_CSP", "PREFIX", "SECURITY_HEADERS", "login_redirect", "router"]
+__all__ = ["PAGE_CSP", "PREFIX", "SECURITY_HEADERS", "home_router", "login_redirect", "router"]
 
 PREFIX = "/ui"
 STATIC = Path(__file__).parent / "static"
@@ -52,6 +52,19 @@ SECURITY_HEADERS = {
 }
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+#: ``/``, on ``keel ui`` and ``keel server`` alike: the address people type and the one MLflow's
+#: clients print ("View run at http://host:port/#/experiments/1/runs/<id>")
+home_router = APIRouter(include_in_schema=False)
+
+
+@home_router.get("/", dependencies=[public()])
+def home() -> Response:
+    """Redirect to the UI. The browser keeps the URL's fragment across the redirect (RFC 9110
+    §10.2.2), and the fragment never reaches a server, so MLflow's ``#/experiments/…/runs/<id>`` is
+    turned into keel's run page by ``static/keel.js`` on the UI's home page."""
+    return RedirectResponse(PREFIX + "/", status_code=307)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _env: Any = None
@@ -467,7 +480,9 @@ def artifact_lineage(request: Request, sha256: str) -> Response:
     )
 
 
-@router.get("/datasets/{name}", dependencies=[require("read")])
+# a path parameter: data set names hold slashes (`sklearn/breast_cancer`), which a plain
+# parameter would not match even when the link encodes them (the server decodes %2F before routing)
+@router.get("/datasets/{name:path}", dependencies=[require("read")])
 @pages
 def dataset_page(request: Request, name: str) -> Response:
     from keel.tracking.lineage import dataset_lineage

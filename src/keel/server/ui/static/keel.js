@@ -139,11 +139,25 @@
     });
   }
 
+  /* MLflow's clients print "View run at <server>/#/experiments/<id>/runs/<run id>". The fragment never
+     reaches a server: "/" redirects to the UI's home, the browser keeps the fragment, and here it
+     becomes keel's own page (on the sign-in page of `keel server`: where signing in leads). */
+  function mlflowTarget() {
+    var m = /^#\/experiments\/([A-Za-z0-9_-]+)(?:\/runs\/([A-Za-z0-9_-]+))?/.exec(window.location.hash);
+    if (!m) return null;
+    return m[2] ? "/ui/runs/" + m[2] : "/ui/experiments/" + m[1];
+  }
+  var mlflowLink = mlflowTarget();
+  if (mlflowLink && (window.location.pathname === "/ui/" || window.location.pathname === "/ui")) {
+    window.location.replace(mlflowLink);
+  }
+
   /* keel server's sign-in: the API answers JSON and sets the session cookie; the CSRF token it
      returns is kept for this tab and sent with every change (see htmx:configRequest below). */
   function bindLogin() {
     var form = document.querySelector("form[data-login]");
     if (!form) return;
+    if (mlflowLink) form.setAttribute("data-next", mlflowLink);
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var error = document.getElementById("login-error");

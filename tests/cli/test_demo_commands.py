@@ -1,0 +1,277 @@
+"""After ``make demo`` every command the README and the quickstart print must work.
+
+``make demo`` installs only the ``quickstart`` extra. The development environment has every extra, so
+a command that needs a package outside the demo would pass here and crash for a newcomer. These tests
+run each command in a fresh interpreter in which every module whose distribution the demo extra does
+not pull in (from pyproject.toml, then the installed packages' own requirements) cannot be imported,
+exactly as if it were not installed. No network and no install: the demo environment is simulated.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import ROOT
+
+#: makes the modules named in $DEMO_BLOCKED_MODULES (comma-separated) not importable, then runs the
+#: command line (``keel ...`` as the installed script would, or ``python -c CODE``)
+_RUNNER = """
+import importlib.abc, os, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def __init__(self, names):
+        self.names = names
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled(set(os.environ.pop("DEMO_BLOCKED_MODULES").split(","))))
+argv = sys.argv[1:]
+if argv[0] == "python":
+    assert argv[1] == "-c"
+    sys.argv = ["-c", *argv[3:]]
+    exec(compile(argv[2], "<string>", "exec"), {"__name__": "__main__"})
+else:
+    assert argv[0] == "keel"
+    sys.argv = argv
+    from keel.cli import main
+    main()
+"""
+
+_MISSING = re.compile(r"No module named|ModuleNotFoundError|is not installed|Traceback")
+
+
+def _pyproject() -> dict[str, object]:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def _closure(project: dict[str, object], extra: str) -> set[str]:
+    """Canonical names of every distribution ``pip install 'NAME[extra]'`` brings in."""
+    meta = project["project"]
+    assert isinstance(meta, dict)
+    own = canonicalize_name(meta["name"])
+    optional: dict[str, list[str]] = meta["optional-dependencies"]
+    wanted: list[tuple[str, frozenset[str]]] = [(own, frozenset({extra}))]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    names: set[str] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        names.add(name)
+        if name == own:
+            texts: Iterable[str] = [*meta["dependencies"], *(t for e in extras for t in optional[e])]
+            chosen = [Requirement(t) for t in texts]
+        else:
+            try:
+                requires = importlib.metadata.distribution(name).requires or []
+            except importlib.metadata.PackageNotFoundError:
+                continue  # not installed here: it cannot provide a module either
+            chosen = [
+                r
+                for r in map(Requirement, requires)
+                if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in extras | {""})
+            ]
+        for requirement in chosen:
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                wanted.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
+    return names
+
+
+def _blocked_modules(extra: str) -> set[str]:
+    """Top-level modules installed here whose distributions the extra does not bring in."""
+    demo = _closure(_pyproject(), extra)
+    blocked = set()
+    for module, dists in importlib.metadata.packages_distributions().items():
+        if module == "keel" or not module.isidentifier():
+            continue
+        if not any(canonicalize_name(d) in demo for d in dists):
+            blocked.add(module)
+    return blocked
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env(blocked: set[str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEMO_BLOCKED_MODULES": ",".join(sorted(blocked)),
+        "KEEL_SYSTEM_METRICS": "false",
+        "COLUMNS": "200",  # the quickstart's hints must not be wrapped
+    }
+
+
+def _run(
+    argv: list[str], cwd: Path, blocked: set[str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _RUNNER, *argv],
+        cwd=cwd,
+        env=_env(blocked),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _serve(argv: list[str], cwd: Path, blocked: set[str]) -> tuple[int, str]:
+    """Start a serving command, ask it for ``/`` once it listens; (status, stderr)."""
+    port = _free_port()
+    extra = ["--port", str(port)] + (["--no-browser"] if argv[1] == "ui" else [])
+    process = subprocess.Popen(
+        [sys.executable, "-c", _RUNNER, *argv, *extra],
+        cwd=cwd,
+        env=_env(blocked),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=10).status_code
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    status = -1
+                    break
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return status, process.stderr.read() if process.stderr else ""
+
+
+def readme_commands() -> list[list[str]]:
+    """The ``keel ...`` lines of the README's shell blocks (comments dropped)."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if line.startswith("keel "):
+                commands.append(shlex.split(line))
+    return commands
+
+
+def printed_commands(stdout: str) -> list[list[str]]:
+    """The commands the quickstart suggests after ``Next:``."""
+    hints = stdout.split("Next:", 1)[1]
+    commands = []
+    for line in hints.splitlines():
+        line = line.split("  #", 1)[0].strip()
+        if line.startswith(("keel ", "python ")):
+            commands.append(shlex.split(line))
+    return commands
+
+
+def test_the_demo_extra_serves_the_web_ui() -> None:
+    demo = _closure(_pyproject(), "quickstart")
+    assert {"fastapi", "uvicorn", "argon2-cffi", "jinja2"} <= demo
+    assert "mlflow" not in demo and "ray" not in demo  # the simulation does block what is outside
+
+
+def test_demo_extra_blocks_what_it_does_not_install() -> None:
+    blocked = _blocked_modules("quickstart")
+    assert {"mlflow", "pytest"} <= blocked  # dev dependencies, installed here, absent after make demo
+    assert not {"fastapi", "sklearn", "polars", "sqlalchemy", "numpy"} & blocked
+
+
+@pytest.mark.slow
+def test_every_command_the_readme_and_the_quickstart_print_works_after_make_demo(project: Path) -> None:
+    blocked = _blocked_modules("quickstart")
+    quickstart = _run(["keel", "quickstart"], project, blocked, timeout=600)
+    assert quickstart.returncode == 0, quickstart.stderr
+    printed = printed_commands(quickstart.stdout)
+    assert ["keel", "ui"] in printed and any(c[0] == "python" for c in printed)
+
+    runs = _run(["keel", "runs", "list", "--experiment", "quickstart", "--json"], project, blocked)
+    assert runs.returncode == 0, runs.stderr
+    first, second = (r["run_id"] for r in json.loads(runs.stdout)[:2])
+    _data_files(project)
+    placeholders = {"1a2b": first, "3c4d": second}
+    problems = []
+    commands = [_concrete(argv, placeholders) for argv in printed + readme_commands()]
+    for argv in [c for i, c in enumerate(commands) if c not in commands[:i]]:
+        if argv[:2] in (["keel", "ui"], ["keel", "server"]):
+            status, stderr = _serve(argv, project, blocked)
+            ok = 200 <= status < 500 and not _MISSING.search(stderr)
+            detail = f"HTTP {status}: {stderr[-600:]}"
+        else:
+            result = _run(argv, project, blocked)
+            # exit 1 is a verdict some commands give on purpose (a failing check, a bad name)
+            ok = result.returncode in (0, 1) and not _MISSING.search(result.stderr)
+            detail = f"exit {result.returncode}: {result.stderr[-600:]}"
+        if not ok:
+            problems.append(f"{shlex.join(argv)} -> {detail}")
+    assert not problems, "\n".join(problems)
+
+
+def _concrete(argv: list[str], placeholders: dict[str, str]) -> list[str]:
+    """The command with its placeholders filled and options whose value is elided (``…``) dropped
+    (``keel server --store postgresql://…`` then serves the project's own store)."""
+    out: list[str] = []
+    for arg in argv:
+        if "…" in arg:
+            if out and out[-1].startswith("--"):
+                out.pop()
+            continue
+        out.append(placeholders.get(arg, arg))
+    return out
+
+
+def _data_files(folder: Path) -> None:
+    """The files the README's data commands name, small and made here."""
+    import polars as pl
+
+    frame = pl.DataFrame({"order_id": list(range(200)), "amount": [float(i % 37) for i in range(200)]})
+    frame.write_parquet(folder / "orders.parquet")
+    frame.with_columns(pl.col("amount") * 3).write_parquet(folder / "today.parquet")
+    (folder / "suite.yaml").write_text(
+        "keel_suite: 1\nname: orders\nchecks:\n  - not_null: {column: amount}\n"
+    )
+    from keel.data import profile
+
+    profile(frame).save(folder / "last-month.kprof")
+
+
+def test_keel_ui_and_server_without_the_server_extra_say_what_to_install(project: Path) -> None:
+    """A core-only install (``pip install keel-mlops``): one line naming the extra, no traceback."""
+    from keel.errors import DISTRIBUTION
+
+    blocked = _blocked_modules("quickstart") | {"fastapi", "argon2", "uvicorn"}
+    for argv in (["keel", "ui", "--no-browser"], ["keel", "server"], ["keel", "server", "token", "list"]):
+        result = _run(argv, project, blocked, timeout=120)
+        assert result.returncode == 2, (argv, result.stderr)
+        assert f"pip install '{DISTRIBUTION}[server]'" in " ".join(result.stderr.split()), result.stderr
+        assert "Traceback" not in result.stderr
+    assert _pyproject()["project"]["name"] == DISTRIBUTION  # type: ignore[index]
