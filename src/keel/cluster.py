@@ -1,4 +1,4 @@
-"""Ray, connected only when asked (``pip install 'keel[ray]'``).
+"""Ray, connected only when asked (``pip install 'keel-mlops[ray]'``).
 
 Pipelines run steps as Ray tasks and data profiles and validates partitions as Ray tasks; both
 connect through here, so neither capability reaches into the other for it. Ray is reached at
