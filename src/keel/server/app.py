@@ -9,8 +9,9 @@
 
 The app keeps on ``app.state``: ``config`` (:class:`~keel.server.config.ServerConfig`), ``store``
 (the metadata ``SqlStore``), ``artifacts`` (the server-side ``ArtifactStore``), ``auth``
-(:class:`~keel.server.auth.AuthStore`), ``audit`` (:class:`~keel.server.audit.AuditLog`) and
-``projects`` (run/experiment id → project look-ups used by policies).
+(:class:`~keel.server.auth.AuthStore`), ``audit`` (:class:`~keel.server.audit.AuditLog`),
+``throttle`` (:class:`~keel.server.throttle.LoginThrottle`) and ``projects`` (run/experiment id →
+project look-ups used by policies).
 
 Routers: the native API (:mod:`keel.server.api`) at ``/api/v1`` with its OpenAPI schema at
 ``/api/v1/openapi.json``; the MLflow-compatible API, ``keel.server.mlflow.router`` at
@@ -63,6 +64,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     from keel.server.auth import AuthStore
     from keel.server.limits import Guard
     from keel.server.policy import ProjectLookup, check_policies
+    from keel.server.throttle import CheckBudget, LoginThrottle
     from keel.store.base import open_store
 
     store: Any = open_store(config.store_url)
@@ -81,7 +83,21 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.state.artifacts = ArtifactStore(config.artifact_uri)
-    app.state.auth = AuthStore(engine, config.store_url)
+    app.state.auth = AuthStore(
+        engine,
+        config.store_url,
+        login_budget=CheckBudget(config.credential_checks, config.credential_check_queue, what="logins"),
+        token_budget=CheckBudget(
+            config.credential_checks, config.credential_check_queue, what="token checks"
+        ),
+    )
+    app.state.throttle = LoginThrottle(
+        engine,
+        config.store_url,
+        per_user=config.login_attempts,
+        per_client=config.login_attempts_per_client,
+        window_s=config.login_window_s,
+    )
     app.state.audit = AuditLog(engine, config.store_url)
     app.state.projects = ProjectLookup(engine)
 

@@ -1,0 +1,88 @@
+"""Denial of service against a live keel server on 127.0.0.1: login floods, parallel password
+guessing, slow clients. Every load here is bounded in count and time."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psutil
+
+from keel.server.testing import LiveServer
+
+PASSWORD = "correct horse battery"
+
+
+def _create_user(server: LiveServer, name: str) -> None:
+    server._auth().create_user(name, password=PASSWORD)
+
+
+def _resident_bytes(pid: int) -> int:
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _login(url: str, user: str, password: str) -> httpx.Response:
+    return httpx.post(f"{url}/api/v1/auth/login", json={"user": user, "password": password}, timeout=60)
+
+
+def test_a_login_flood_is_refused_at_once_and_costs_bounded_memory(tmp_path):
+    # each made-up name used to cost an argon2 hash (64 MiB): 64 clients held gigabytes
+    with LiveServer(tmp_path / "s", login_attempts_per_client=100_000) as server:
+        assert server.process is not None
+        before = _resident_bytes(server.process.pid)
+        peak, done = [before], threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak.append(_resident_bytes(server.process.pid))  # type: ignore[union-attr]
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            with ThreadPoolExecutor(64) as pool:
+                answers = list(
+                    pool.map(lambda _: _login(server.url, secrets.token_hex(6), "a guess"), range(192))
+                )
+        finally:
+            done.set()
+            sampler.join()
+        statuses = [a.status_code for a in answers]
+        assert set(statuses) <= {401, 429}, statuses
+        busy = [a for a in answers if a.status_code == 429]
+        assert busy and all(a.headers["Retry-After"] == "1" for a in busy)
+        assert max(peak) - before < 300 << 20, f"grew by {(max(peak) - before) >> 20} MiB"
+
+
+def test_parallel_wrong_passwords_reach_the_check_at_most_the_limit(tmp_path):
+    # the throttle counted failures after the fact: 30-42 of 100 parallel guesses were checked
+    with LiveServer(tmp_path / "s", workers=2, credential_check_queue=200) as server:
+        _create_user(server, "ada")
+        with ThreadPoolExecutor(100) as pool:
+            answers = list(pool.map(lambda i: _login(server.url, "ada", f"guess {i}"), range(100)))
+        statuses = [a.status_code for a in answers]
+        assert statuses.count(401) <= server.config.login_attempts, statuses
+        assert statuses.count(429) >= 100 - server.config.login_attempts
+        refused = next(a for a in answers if a.status_code == 429)
+        assert "too many failed logins" in refused.json()["message"]
+        assert int(refused.headers["Retry-After"]) > 60
+        # the right password is refused too while the name is locked; other names are not
+        assert _login(server.url, "ada", PASSWORD).status_code == 429
+        _create_user(server, "bob")
+        assert _login(server.url, "bob", PASSWORD).status_code == 200
+
+
+def test_failed_logins_from_one_address_are_limited_across_names(tmp_path):
+    with LiveServer(tmp_path / "s", login_attempts_per_client=8) as server:
+        statuses = [_login(server.url, f"name{i}", "a guess").status_code for i in range(10)]
+        assert statuses == [401] * 8 + [429] * 2
