@@ -4,6 +4,7 @@ guessing, slow clients. Every load here is bounded in count and time."""
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -86,3 +87,62 @@ def test_failed_logins_from_one_address_are_limited_across_names(tmp_path):
     with LiveServer(tmp_path / "s", login_attempts_per_client=8) as server:
         statuses = [_login(server.url, f"name{i}", "a guess").status_code for i in range(10)]
         assert statuses == [401] * 8 + [429] * 2
+
+
+# -- slow clients ------------------------------------------------------------------------------
+def _half_sent(port: int, i: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if i % 2:  # headers that never end
+        sock.sendall(b"POST /api/v1/experiments HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    else:  # a body that never ends
+        sock.sendall(
+            b"POST /api/v1/experiments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name": '
+        )
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_half_sent_requests_are_closed_after_the_timeout_and_others_are_served(tmp_path):
+    with LiveServer(tmp_path / "s", request_timeout_s=2) as server:
+        opened = time.monotonic()
+        sockets = [_half_sent(server.port, i) for i in range(200)]
+        try:
+            started = time.monotonic()
+            health = httpx.get(f"{server.url}/api/v1/health", timeout=10)
+            assert health.status_code == 200 and time.monotonic() - started < 2
+            answers = [_read_until_closed(sock) for sock in sockets]  # socket timeout: 10 s
+            closed_after = time.monotonic() - opened
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert 1.5 < closed_after < 10
+        assert all(a.startswith(b"HTTP/1.1 408") for a in answers[1::2])  # headers never ended
+        assert all(a == b"" for a in answers[::2])  # the app saw the body's client disconnect
+
+
+def test_connections_beyond_the_cap_are_answered_503(tmp_path):
+    with LiveServer(tmp_path / "s", max_connections=20, request_timeout_s=1) as server:
+        sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(25)]
+        try:
+            time.sleep(0.3)
+            refused = [s for s in sockets if _readable(s)]
+            assert len(refused) == 5
+            assert all(_read_until_closed(s).startswith(b"HTTP/1.1 503") for s in refused)
+            assert [_read_until_closed(s)[:12] for s in sockets[:20]] == [b"HTTP/1.1 408"] * 20
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert httpx.get(f"{server.url}/api/v1/health", timeout=10).status_code == 200
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])

@@ -109,14 +109,16 @@ def serve(
         f"keel server on http://{host}:{port} (store {config.store_url}, artifacts {config.artifact_uri}, "
         f"{workers} worker{'s' if workers != 1 else ''}, auth {'on' if config.auth else 'OFF'})\n"
     )
+    from keel.server.connections import raise_open_file_limit, uvicorn_options
+
+    raise_open_file_limit()
     uvicorn.run(
         "keel.server.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        **uvicorn_options(config),
     )
 
 

@@ -35,14 +35,17 @@ _LAUNCHER = """
 import sys
 import uvicorn
 from keel.server.app import app_from_environment
+from keel.server.config import ServerConfig
+from keel.server.connections import uvicorn_options
 port, workers = int(sys.argv[1]), int(sys.argv[2])
+options = uvicorn_options(ServerConfig.from_environment())
 app = app_from_environment() if workers == 1 else None
 sys.stdin.readline()
 if app is not None:
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, **options)
 else:
     uvicorn.run("keel.server.app:app_from_environment", factory=True, host="127.0.0.1", port=port,
-                workers=workers, log_level="warning", access_log=False)
+                workers=workers, **options)
 """
 
 
@@ -221,7 +224,10 @@ class ThreadedServer:
             auth = app.state.auth
             auth.create_user("admin", is_admin=True)
             self.token, _ = auth.create_token("admin", scope="admin")
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        from keel.server.connections import uvicorn_options
+
+        options = uvicorn_options(self.config)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="keel-test-server")
         self._thread.start()
