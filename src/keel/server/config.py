@@ -66,6 +66,9 @@ class ServerConfig:
     #: file holding the key that signs the audit log's hash chain (made at the first start; empty:
     #: ``<store file>.secret`` beside a SQLite store). Keep it away from the database's backups.
     secret_file: str = ""
+    #: seconds within which repeated denials (same actor, address, action, status) are folded into
+    #: one audit row plus a summary row with their count
+    audit_fold_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.store_url.startswith(("http://", "https://")):

@@ -16,6 +16,7 @@ token (``server.token``) directly in the store before the first start, and serve
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keel.server.audit_key import default_secret_file
 from keel.server.config import ENVIRONMENT_VARIABLE, ServerConfig
 
 __all__ = ["LiveServer", "ThreadedServer", "free_port"]
@@ -82,6 +84,8 @@ class LiveServer:
             auth=auth,
             **config,
         )
+        if not self.config.secret_file and default_secret_file(self.config.store_url) is None:
+            self.config = dataclasses.replace(self.config, secret_file=str(folder / "server.secret"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = ""
         self.process: subprocess.Popen[bytes] | None = None
@@ -206,6 +210,8 @@ class ThreadedServer:
             auth=auth,
             **config,
         )
+        if not self.config.secret_file and default_secret_file(self.config.store_url) is None:
+            self.config = dataclasses.replace(self.config, secret_file=str(folder / "server.secret"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = ""
         self._server: Any = None
