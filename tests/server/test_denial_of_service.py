@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
+import pytest
 
 from keel.server.testing import LiveServer
 
@@ -65,9 +66,11 @@ def test_a_login_flood_is_refused_at_once_and_costs_bounded_memory(tmp_path):
         assert max(peak) - before < 300 << 20, f"grew by {(max(peak) - before) >> 20} MiB"
 
 
-def test_parallel_wrong_passwords_reach_the_check_at_most_the_limit(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_parallel_wrong_passwords_reach_the_check_at_most_the_limit(tmp_path, request, database):
     # the throttle counted failures after the fact: 30-42 of 100 parallel guesses were checked
-    with LiveServer(tmp_path / "s", workers=2, credential_check_queue=200) as server:
+    store_url = request.getfixturevalue("postgres_url") if database == "postgres" else None
+    with LiveServer(tmp_path / "s", workers=2, store_url=store_url, credential_check_queue=200) as server:
         _create_user(server, "ada")
         with ThreadPoolExecutor(100) as pool:
             answers = list(pool.map(lambda i: _login(server.url, "ada", f"guess {i}"), range(100)))
