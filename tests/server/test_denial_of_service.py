@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from keel.server.testing import LiveServer
+from keel.server.testing import LiveServer, free_port
 
 PASSWORD = "correct horse battery"
 
@@ -149,3 +151,31 @@ def _readable(sock: socket.socket) -> bool:
     import select
 
     return bool(select.select([sock], [], [], 0)[0])
+
+
+def test_keel_server_applies_the_request_timeout_from_its_flags(tmp_path):
+    port = free_port()
+    command = [sys.executable, "-c", "from keel.cli import main; main()", "server", "--port", str(port),
+               "--store", f"sqlite:///{tmp_path / 'k.db'}", "--artifacts", str(tmp_path / "a"),
+               "--no-auth", "--request-timeout", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        sock = _half_sent(port, 1)
+        started = time.monotonic()
+        try:
+            assert _read_until_closed(sock).startswith(b"HTTP/1.1 408")
+        finally:
+            sock.close()
+        assert 0.5 < time.monotonic() - started < 5
+        assert (tmp_path / "k.db.secret").exists()  # the audit key beside the store
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -66,6 +66,22 @@ def serve(
     allowed_origin: list[str] = typer.Option(
         [], "--allowed-origin", help="A web origin allowed to make changes (repeatable)."
     ),
+    request_timeout: float = typer.Option(
+        20.0,
+        "--request-timeout",
+        min=0.1,
+        help="Seconds a client has to send a request's headers "
+        "(and at most between two pieces of its body) before it is disconnected.",
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", min=1, help="Open connections per worker; more are answered 503."
+    ),
+    secret_file: str | None = typer.Option(
+        None,
+        "--secret-file",
+        help="The audit key file, made at the first start. Default: "
+        "<store file>.secret beside a SQLite store, else .keel/server.secret.",
+    ),
 ) -> None:
     """Serve the native API (/api/v1) and the MLflow-compatible API (/api/2.0/mlflow).
 
@@ -81,7 +97,9 @@ def serve(
     settings = Settings.load()
     default_store, default_artifacts, _ = default_locations(settings)
     config = ServerConfig(
-        secret_file=_secret_file(store or default_store, None),
+        secret_file=_secret_file(store or default_store, secret_file),
+        request_timeout_s=request_timeout,
+        max_connections=max_connections,
         store_url=store or default_store,
         artifact_uri=artifacts or default_artifacts,
         host=host,

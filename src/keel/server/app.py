@@ -291,7 +291,10 @@ def _auditor(app: FastAPI) -> Any:
             action = scope.get("keel.action") or f"{scope['method']} {template}"
             if outcome == "denied":  # repeated denials are folded (a junk-token loop is one row)
                 address = client[0] if client else "-"
-                folded = repeats.note((actor, address, action, str(status), scope.get("keel.target") or ""))
+                # a named target (a login's user name) is kept apart, except in throttled answers,
+                # whose names an attacker can vary without bound
+                target = (scope.get("keel.target") or "") if status != 429 else ""
+                folded = repeats.note((actor, address, action, str(status), target))
                 if folded is None:
                     return
                 if folded:
