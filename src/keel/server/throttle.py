@@ -59,8 +59,6 @@ class CheckBudget:
         self._slots = threading.BoundedSemaphore(concurrent)
         self._lock = threading.Lock()
         self._admitted = 0
-        #: verifications started, ever (for tests and metrics)
-        self.started = 0
 
     def _busy(self) -> BusyError:
         return BusyError(
@@ -78,8 +76,6 @@ class CheckBudget:
             if not self._slots.acquire(timeout=self.wait_s):
                 raise self._busy()
             try:
-                with self._lock:
-                    self.started += 1
                 yield
             finally:
                 self._slots.release()
