@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from keel.server.auth import TokenInfo
 from keel.server.limits import KeelRoute
 from keel.server.policy import SESSION_COOKIE, authenticated, get_principal, public, require
-from keel.server.throttle import BusyError
 from keel.store.wire import to_json
 
 __all__ = ["router"]
@@ -83,12 +82,11 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
     request.scope["keel.action"] = "login"
     request.scope["keel.target"] = body.user
     client = request.client.host if request.client else "-"
-    attempt = state.throttle.begin(body.user, client)  # counted before the check: 429 past the limit
-    try:
+    # a busy server refuses at once, before any database work (429); the attempt is counted before
+    # the check, so parallel guesses cannot pass the limit (429)
+    with state.auth.login_budget.slot():
+        attempt = state.throttle.begin(body.user, client)
         correct = state.auth.check_password(body.user, body.password)
-    except BusyError:  # never checked: it does not count
-        state.throttle.forget(attempt)
-        raise
     if not correct:
         raise HTTPException(401, "wrong user name or password")
     state.throttle.forget(attempt)

@@ -208,24 +208,24 @@ class AuthStore:
             c.execute(sa.update(t.users).where(t.users.c.id == uid).values(disabled_at=now_ms()))
 
     def check_password(self, name: str, password: str) -> bool:
-        """Whether ``password`` is ``name``'s. Raises :class:`~keel.server.throttle.BusyError` when
-        the login budget is used up.
+        """Whether ``password`` is ``name``'s. The server calls it inside a slot of
+        ``login_budget`` (:class:`~keel.server.throttle.CheckBudget`), which bounds how many
+        argon2 checks run at once.
 
-        An unknown, disabled or password-less user costs no argon2 work: the refusal takes the same
-        budget slot and waits as long as a real verification takes here, so that response times
-        and 429s do not tell which names exist, while a flood of made-up names costs neither
-        memory nor CPU (the trade-off: a sleep is smoother than a hash, so many careful timings
-        could still tell the two apart; the login throttle bounds how many an attacker gets)."""
+        An unknown, disabled or password-less user costs no argon2 work: the refusal waits as long
+        as a real verification takes here (in the same budget slot), so that response times and
+        429s do not tell which names exist, while a flood of made-up names costs neither memory
+        nor CPU (the trade-off: a sleep is smoother than a hash, so many careful timings could
+        still tell the two apart; the login throttle bounds how many an attacker gets)."""
         with self._read() as c:
             row = c.execute(
                 sa.select(t.users.c.password_hash, t.users.c.disabled_at).where(t.users.c.name == name)
             ).first()
         stored = row.password_hash if row is not None and row.disabled_at is None else None
-        with self.login_budget.slot():
-            if stored is None:
-                self._pretend(password)
-                return False
-            return self._timed_verify(stored, password)
+        if stored is None:
+            self._pretend(password)
+            return False
+        return self._timed_verify(stored, password)
 
     def _timed_verify(self, hashed: str, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError

@@ -124,7 +124,7 @@ class LoginThrottle:
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def forget(self, attempt: int) -> None:
-        """The attempt succeeded, or never reached the password check: it does not count."""
+        """The attempt succeeded: it does not count against the user or the address."""
         a = t.login_attempts
         with write_transaction(self.engine, self.url) as c:
             c.execute(sa.delete(a).where(a.c.id == attempt))
