@@ -6,6 +6,7 @@ import datetime as _dt
 import functools
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -79,7 +80,18 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return format_number(value)
-    return escape(str(value))
+    return escape(printable(str(value)))
+
+
+# C0 and C1 controls (ANSI escapes, newlines, carriage returns) and the bidirectional overrides
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\x1b``, ``\\n``), so that text
+    from a server or a store (a user name, a run name) cannot move the cursor, recolour or
+    rewrite the terminal, or fake extra lines."""
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
 
 
 def format_number(value: float) -> str:

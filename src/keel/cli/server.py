@@ -69,6 +69,22 @@ def serve(
     allowed_origin: list[str] = typer.Option(
         [], "--allowed-origin", help="A web origin allowed to make changes (repeatable)."
     ),
+    request_timeout: float = typer.Option(
+        20.0,
+        "--request-timeout",
+        min=0.1,
+        help="Seconds a client has to send a request's headers "
+        "(and at most between two pieces of its body) before it is disconnected.",
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", min=1, help="Open connections per worker; more are answered 503."
+    ),
+    secret_file: str | None = typer.Option(
+        None,
+        "--secret-file",
+        help="The audit key file, made at the first start. Default: "
+        "<store file>.secret beside a SQLite store, else .keel/server.secret.",
+    ),
 ) -> None:
     """Serve the native API (/api/v1) and the MLflow-compatible API (/api/2.0/mlflow).
 
@@ -87,6 +103,9 @@ def serve(
     settings = Settings.load()
     default_store, default_artifacts, _ = default_locations(settings)
     config = ServerConfig(
+        secret_file=_secret_file(store or default_store, secret_file),
+        request_timeout_s=request_timeout,
+        max_connections=max_connections,
         store_url=store or default_store,
         artifact_uri=artifacts or default_artifacts,
         host=host,
@@ -115,14 +134,16 @@ def serve(
         f"keel server on http://{host}:{port} (store {config.store_url}, artifacts {config.artifact_uri}, "
         f"{workers} worker{'s' if workers != 1 else ''}, auth {'on' if config.auth else 'OFF'})\n"
     )
+    from keel.server.connections import raise_open_file_limit, uvicorn_options
+
+    raise_open_file_limit()
     uvicorn.run(
         "keel.server.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        **uvicorn_options(config),
     )
 
 
@@ -218,18 +239,62 @@ def token_revoke(
     typer.echo(f"revoked {token_id}")
 
 
+SECRET_HELP = (
+    "The server's audit key file. Default: <store file>.secret beside a SQLite store, "
+    "else .keel/server.secret."
+)
+
+
+def _secret_file(url: str, given: str | None) -> str:
+    if given:
+        return given
+    from keel.config import Settings
+    from keel.server.audit_key import default_secret_file
+    from keel.store.base import default_locations
+
+    return default_secret_file(url) or str(default_locations(Settings.load())[2] / "server.secret")
+
+
+def _audit_log(store: str | None, secret_file: str | None) -> object:
+    from keel.server.audit import AuditLog
+    from keel.server.audit_key import load_key
+    from keel.store.sql import SqlStore
+
+    url = _store_url(store)
+    key = load_key(_secret_file(url, secret_file))
+    return AuditLog(SqlStore(url, crash_check=False).engine, url, key)
+
+
+@audit_app.command("head")
+@handle_errors
+def audit_head(
+    store: str | None = typer.Option(None, help=STORE_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Print the newest entry's number and hash (SEQ:HASH); keep it outside the server, and later
+    check with `keel audit verify --head SEQ:HASH` that the log still leads to it."""
+    seq, digest = _audit_log(store, None).head()  # type: ignore[attr-defined]
+    if json_output:
+        print_json({"seq": seq, "hash": digest})
+    else:
+        typer.echo(f"{seq}:{digest}")
+
+
 @audit_app.command("verify")
 @handle_errors
 def audit_verify(
     store: str | None = typer.Option(None, help=STORE_HELP),
+    secret_file: str | None = typer.Option(None, "--secret-file", help=SECRET_HELP),
+    head: str | None = typer.Option(
+        None, "--head", help="A head printed earlier by `keel audit head` (SEQ:HASH) the log must reach."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Check the audit log's hash chain; exit 1 if any entry was changed, removed or reordered."""
-    from keel.server.audit import AuditLog
-    from keel.store.sql import SqlStore
+    from keel.server.audit import parse_head
 
-    url = _store_url(store)
-    count, problems = AuditLog(SqlStore(url, crash_check=False).engine, url).verify()
+    anchor = parse_head(head) if head else None
+    count, problems = _audit_log(store, secret_file).verify(anchor)  # type: ignore[attr-defined]
     if json_output:
         print_json({"entries": count, "ok": not problems, "problems": [p.__dict__ for p in problems]})
     elif problems:
@@ -249,12 +314,8 @@ def audit_list(
     store: str | None = typer.Option(None, help=STORE_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
-    """Show the newest audit entries."""
-    from keel.server.audit import AuditLog
-    from keel.store.sql import SqlStore
-
-    url = _store_url(store)
-    entries = AuditLog(SqlStore(url, crash_check=False).engine, url).entries(limit)
+    """Show the newest audit entries (control characters in them are shown as escapes)."""
+    entries = _audit_log(store, None).entries(limit)  # type: ignore[attr-defined]
     if json_output:
         print_json(entries)
         return

@@ -2,7 +2,8 @@
 
 ``POST /auth/bootstrap`` turns the one-time bootstrap token printed at the first start into the
 first admin user and an admin API token. ``POST /auth/login`` (throttled: after
-``login_attempts`` failures within ``login_window_s`` a user name is refused with 429) starts a
+``login_attempts`` failures for a user name, or ``login_attempts_per_client`` from one address,
+within ``login_window_s``, logins are refused with 429; see :mod:`keel.server.throttle`) starts a
 browser session: an HttpOnly, SameSite=Strict cookie plus a CSRF token the page must send back in
 ``X-Keel-CSRF`` on every state-changing request. API clients use tokens in the ``Authorization``
 header instead, which browsers never attach on their own, so they need no CSRF token.
@@ -15,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.clock import now_ms
 from keel.server.auth import TokenInfo
 from keel.server.limits import KeelRoute
 from keel.server.policy import SESSION_COOKIE, authenticated, get_principal, public, require
@@ -79,18 +79,17 @@ def bootstrap(body: BootstrapIn, request: Request) -> dict[str, Any]:
 @router.post("/auth/login", dependencies=[public()])
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
     state = request.app.state
-    config = state.config
     request.scope["keel.action"] = "login"
     request.scope["keel.target"] = body.user
-    since = now_ms() - config.login_window_s * 1000
-    if state.audit.count_recent("login", body.user, "denied", since) >= config.login_attempts:
-        raise HTTPException(
-            429,
-            f"too many failed logins for {body.user!r}; wait {config.login_window_s // 60} minutes",
-            headers={"Retry-After": str(config.login_window_s)},
-        )
-    if not state.auth.check_password(body.user, body.password):
+    client = request.client.host if request.client else "-"
+    # a busy server refuses at once, before any database work (429); the attempt is counted before
+    # the check, so parallel guesses cannot pass the limit (429)
+    with state.auth.login_budget.slot():
+        attempt = state.throttle.begin(body.user, client)
+        correct = state.auth.check_password(body.user, body.password)
+    if not correct:
         raise HTTPException(401, "wrong user name or password")
+    state.throttle.forget(attempt)
     session, csrf = state.auth.create_session(body.user)
     response.set_cookie(
         SESSION_COOKIE,

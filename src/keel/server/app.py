@@ -9,8 +9,9 @@
 
 The app keeps on ``app.state``: ``config`` (:class:`~keel.server.config.ServerConfig`), ``store``
 (the metadata ``SqlStore``), ``artifacts`` (the server-side ``ArtifactStore``), ``auth``
-(:class:`~keel.server.auth.AuthStore`), ``audit`` (:class:`~keel.server.audit.AuditLog`) and
-``projects`` (run/experiment id → project look-ups used by policies).
+(:class:`~keel.server.auth.AuthStore`), ``audit`` (:class:`~keel.server.audit.AuditLog`),
+``throttle`` (:class:`~keel.server.throttle.LoginThrottle`) and ``projects`` (run/experiment id →
+project look-ups used by policies).
 
 Routers: the native API (:mod:`keel.server.api`) at ``/api/v1`` with its OpenAPI schema at
 ``/api/v1/openapi.json``; the MLflow-compatible API, ``keel.server.mlflow.router`` at
@@ -59,10 +60,12 @@ log = logging.getLogger("keel.server")
 def create_app(config: ServerConfig) -> FastAPI:
     from keel.artifacts.store import ArtifactStore
     from keel.server import api
-    from keel.server.audit import AuditLog
+    from keel.server.audit import AuditLog, Repeats
+    from keel.server.audit_key import ensure_key
     from keel.server.auth import AuthStore
     from keel.server.limits import Guard
     from keel.server.policy import ProjectLookup, check_policies
+    from keel.server.throttle import CheckBudget, LoginThrottle
     from keel.store.base import open_store
 
     store: Any = open_store(config.store_url)
@@ -81,8 +84,23 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.state.artifacts = ArtifactStore(config.artifact_uri)
-    app.state.auth = AuthStore(engine, config.store_url)
-    app.state.audit = AuditLog(engine, config.store_url)
+    app.state.auth = AuthStore(
+        engine,
+        config.store_url,
+        login_budget=CheckBudget(config.credential_checks, config.credential_check_queue, what="logins"),
+        token_budget=CheckBudget(
+            config.credential_checks, config.credential_check_queue, what="token checks"
+        ),
+    )
+    app.state.throttle = LoginThrottle(
+        engine,
+        config.store_url,
+        per_user=config.login_attempts,
+        per_client=config.login_attempts_per_client,
+        window_s=config.login_window_s,
+    )
+    app.state.audit = AuditLog(engine, config.store_url, ensure_key(_secret_file(config), engine))
+    app.state.repeats = Repeats(config.audit_fold_window_s)
     app.state.projects = ProjectLookup(engine)
 
     app.include_router(api.router, prefix="/api/v1")
@@ -175,12 +193,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             except Exception as exc:  # the store is away: try again next time
                 log.warning("could not check for crashed runs: %s", exc)
 
-    thread = threading.Thread(target=watch, name="keel-crash-check", daemon=True)
-    thread.start()
+    def summarize(everything: bool = False) -> None:
+        """Audit rows for the denials folded in windows that ended."""
+        for (actor, client, action, status, target), count in app.state.repeats.expired(everything):
+            detail = {"repeated": count, "status": int(status), "client": client}
+            app.state.audit.append(actor, action, target or "*", "denied", detail)
+
+    def fold() -> None:
+        while not stop.wait(app.state.repeats.window_s / 2):
+            try:
+                summarize()
+            except Exception as exc:  # the store is away: the counts wait for the next round
+                log.warning("could not write the audit summary of repeated denials: %s", exc)
+
+    threads = [
+        threading.Thread(target=watch, name="keel-crash-check", daemon=True),
+        threading.Thread(target=fold, name="keel-audit-fold", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
     try:
         yield
     finally:
         stop.set()
+        with contextlib.suppress(Exception):
+            summarize(everything=True)
 
 
 def _unmap(engine: Any) -> None:
@@ -217,16 +254,32 @@ def _match_prefix_first(app: FastAPI) -> None:
         route.matches = matches  # type: ignore[method-assign]
 
 
+def _secret_file(config: ServerConfig) -> str:
+    from keel.errors import ConfigError
+    from keel.server.audit_key import default_secret_file
+
+    path = config.secret_file or default_secret_file(config.store_url)
+    if not path:
+        raise ConfigError(
+            "this store needs a secret file for the audit log's key: set secret_file in the "
+            "server configuration (`keel server` defaults to .keel/server.secret)"
+        )
+    return path
+
+
 def _auditor(app: FastAPI) -> Any:
     audit = app.state.audit
+    repeats = app.state.repeats
 
     def record(scope: Any, status: int) -> None:
         principal = scope.get("keel.principal")
         actor = principal.name if principal is not None else "anonymous"
         route = scope.get("route")
         template = getattr(route, "path_format", None) or getattr(route, "path", None) or "-"
-        outcome = "ok" if status < 400 else ("denied" if status in (400, 401, 403, 429) else "failed")
-        if status < 400 or status in (401, 403) or "keel.denied" in scope:
+        denied = status in (401, 403, 429) or "keel.denied" in scope
+        outcome = "ok" if status < 400 else ("denied" if denied else "failed")
+        # an authenticated change that failed may have changed something first: it is audited too
+        if status < 400 or status in (401, 403) or denied or principal is not None:
             detail: dict[str, Any] = {"status": status, "route": template}
             client = scope.get("client")
             if client:
@@ -238,6 +291,16 @@ def _auditor(app: FastAPI) -> Any:
             if scope.get("keel.audit"):
                 detail.update(scope["keel.audit"])
             action = scope.get("keel.action") or f"{scope['method']} {template}"
+            if outcome == "denied":  # repeated denials are folded (a junk-token loop is one row)
+                address = client[0] if client else "-"
+                # a named target (a login's user name) is kept apart, except in throttled answers,
+                # whose names an attacker can vary without bound
+                target = (scope.get("keel.target") or "") if status != 429 else ""
+                folded = repeats.note((actor, address, action, str(status), target))
+                if folded is None:
+                    return
+                if folded:
+                    detail["repeated_before"] = folded
             audit.append(actor, action, scope.get("keel.target") or scope["path"], outcome, detail)
 
     return record

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 
 from keel.clock import now_ms
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
+from keel.server.throttle import CheckBudget
 from keel.store import schema as t
 from keel.store.engine import translate_errors, write_transaction
 
@@ -132,12 +134,25 @@ _ROLES_QUERY = sa.select(t.user_roles.c.project, t.user_roles.c.role).where(
 class AuthStore:
     """Users, roles and tokens in the metadata database (tables from migration 0004)."""
 
-    def __init__(self, engine: sa.Engine, url: str = "the metadata store"):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        url: str = "the metadata store",
+        *,
+        login_budget: CheckBudget | None = None,
+        token_budget: CheckBudget | None = None,
+    ):
         self.engine = engine
         self.url = url
         self._verified: dict[str, str] = {}  # sha256(secret) -> argon2 hash it verified against
         self._lock = threading.Lock()
         self._hasher = _hasher()
+        # the server passes budgets (argon2 checks at once, see keel.server.throttle); the CLI none
+        self.login_budget = login_budget or CheckBudget(1 << 20, 0, what="logins")
+        self.token_budget = token_budget or CheckBudget(1 << 20, 0, what="token checks")
+        #: seconds one password verification takes here (a running average), which the refusal of
+        #: an unknown user name waits instead of spending memory and CPU on a dummy hash
+        self._typical_check_s: float | None = None
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -193,19 +208,44 @@ class AuthStore:
             c.execute(sa.update(t.users).where(t.users.c.id == uid).values(disabled_at=now_ms()))
 
     def check_password(self, name: str, password: str) -> bool:
+        """Whether ``password`` is ``name``'s. The server calls it inside a slot of
+        ``login_budget`` (:class:`~keel.server.throttle.CheckBudget`), which bounds how many
+        argon2 checks run at once.
+
+        An unknown, disabled or password-less user costs no argon2 work: the refusal waits as long
+        as a real verification takes here (in the same budget slot), so that response times and
+        429s do not tell which names exist, while a flood of made-up names costs neither memory
+        nor CPU (the trade-off: a sleep is smoother than a hash, so many careful timings could
+        still tell the two apart; the login throttle bounds how many an attacker gets)."""
         with self._read() as c:
             row = c.execute(
                 sa.select(t.users.c.password_hash, t.users.c.disabled_at).where(t.users.c.name == name)
             ).first()
-        if row is None or row.password_hash is None or row.disabled_at is not None:
-            self._hasher.hash("spend comparable time")  # do not reveal which names exist
+        stored = row.password_hash if row is not None and row.disabled_at is None else None
+        if stored is None:
+            self._pretend(password)
             return False
-        from argon2.exceptions import VerificationError
+        return self._timed_verify(stored, password)
 
+    def _timed_verify(self, hashed: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        started = time.perf_counter()
         try:
-            return bool(self._hasher.verify(row.password_hash, password))
-        except VerificationError:
+            return bool(self._hasher.verify(hashed, password))
+        except (VerificationError, InvalidHashError):
             return False
+        finally:
+            spent = time.perf_counter() - started
+            typical = self._typical_check_s
+            self._typical_check_s = spent if typical is None else 0.8 * typical + 0.2 * spent
+
+    def _pretend(self, password: str) -> None:
+        """Take as long as checking a password, without the work once its cost is known."""
+        if self._typical_check_s is None:  # the first time: measure on a real hash
+            self._timed_verify(self._hasher.hash(secrets.token_urlsafe(16)), password)
+        else:
+            time.sleep(self._typical_check_s)
 
     # -- tokens --------------------------------------------------------------------------------
     def create_token(
@@ -323,7 +363,8 @@ class AuthStore:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
-            self._hasher.verify(hashed, secret)
+            with self.token_budget.slot():
+                self._hasher.verify(hashed, secret)
         except (VerificationError, InvalidHashError):
             return False
         with self._lock:

@@ -51,6 +51,24 @@ class ServerConfig:
     #: failed logins per user name within ``login_window_s`` before logins are refused
     login_attempts: int = 5
     login_window_s: int = 900
+    #: failed logins per client address within ``login_window_s`` (behind a reverse proxy every
+    #: client has the proxy's address: raise it there)
+    login_attempts_per_client: int = 50
+    #: argon2 verifications (logins, first use of a token) running at once per worker, and how
+    #: many more may wait; beyond that a request is answered 429 at once (each takes ~64 MiB)
+    credential_checks: int = 2
+    credential_check_queue: int = 16
+    #: seconds a client has to send a request's headers, and at most between two pieces of its
+    #: body, before the connection is closed (slow clients hold a connection each)
+    request_timeout_s: float = 20.0
+    #: open connections per worker; a connection beyond it is answered 503 and closed
+    max_connections: int = 1000
+    #: file holding the key that signs the audit log's hash chain (made at the first start; empty:
+    #: ``<store file>.secret`` beside a SQLite store). Keep it away from the database's backups.
+    secret_file: str = ""
+    #: seconds within which repeated denials (same actor, address, action, status) are folded into
+    #: one audit row plus a summary row with their count
+    audit_fold_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.store_url.startswith(("http://", "https://")):
@@ -64,7 +82,16 @@ class ServerConfig:
                 "the port could read and change everything. Listen on 127.0.0.1, or keep auth on "
                 "(the default) and create tokens with `keel server token create`."
             )
-        for name in ("max_body_bytes", "max_artifact_bytes", "max_json_depth", "login_attempts"):
+        for name in (
+            "max_body_bytes",
+            "max_artifact_bytes",
+            "max_json_depth",
+            "login_attempts",
+            "login_attempts_per_client",
+            "credential_checks",
+            "request_timeout_s",
+            "max_connections",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"server setting {name} must be a positive number")
 

@@ -16,6 +16,7 @@ token (``server.token``) directly in the store before the first start, and serve
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keel.server.audit_key import default_secret_file
 from keel.server.config import ENVIRONMENT_VARIABLE, ServerConfig
 
 __all__ = ["LiveServer", "ThreadedServer", "free_port"]
@@ -35,14 +37,17 @@ _LAUNCHER = """
 import sys
 import uvicorn
 from keel.server.app import app_from_environment
+from keel.server.config import ServerConfig
+from keel.server.connections import uvicorn_options
 port, workers = int(sys.argv[1]), int(sys.argv[2])
+options = uvicorn_options(ServerConfig.from_environment())
 app = app_from_environment() if workers == 1 else None
 sys.stdin.readline()
 if app is not None:
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, **options)
 else:
     uvicorn.run("keel.server.app:app_from_environment", factory=True, host="127.0.0.1", port=port,
-                workers=workers, log_level="warning", access_log=False)
+                workers=workers, **options)
 """
 
 
@@ -79,6 +84,8 @@ class LiveServer:
             auth=auth,
             **config,
         )
+        if not self.config.secret_file and default_secret_file(self.config.store_url) is None:
+            self.config = dataclasses.replace(self.config, secret_file=str(folder / "server.secret"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = ""
         self.process: subprocess.Popen[bytes] | None = None
@@ -203,6 +210,8 @@ class ThreadedServer:
             auth=auth,
             **config,
         )
+        if not self.config.secret_file and default_secret_file(self.config.store_url) is None:
+            self.config = dataclasses.replace(self.config, secret_file=str(folder / "server.secret"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = ""
         self._server: Any = None
@@ -221,7 +230,10 @@ class ThreadedServer:
             auth = app.state.auth
             auth.create_user("admin", is_admin=True)
             self.token, _ = auth.create_token("admin", scope="admin")
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        from keel.server.connections import uvicorn_options
+
+        options = uvicorn_options(self.config)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="keel-test-server")
         self._thread.start()

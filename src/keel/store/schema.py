@@ -16,7 +16,7 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 # Alembic revision the code expects; bump with every new migration.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 KEY_LENGTH = 250
 NAME_LENGTH = 256
@@ -395,4 +395,17 @@ sa.event.listen(
     audit_head,
     "after_create",
     sa.DDL(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{AUDIT_GENESIS}')"),  # type: ignore[no-untyped-call]
+)
+
+# -- login throttling (0005): one row per login attempt still counted against its user and address --
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index("ix_login_attempts_user", "user", "at"),
+    sa.Index("ix_login_attempts_client", "client", "at"),
+    sa.Index("ix_login_attempts_at", "at"),
 )

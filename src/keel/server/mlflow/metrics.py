@@ -18,6 +18,8 @@ from starlette.responses import Response
 from keel.clock import now_ms
 from keel.errors import InvalidInputError, LimitExceededError, NotFoundError
 from keel.ids import check_run_id, new_id
+from keel.limits import check_key, clean_params, clean_tags
+from keel.naming import check_stored_name
 from keel.server.mlflow._common import Context, Payload, endpoint, float_in, float_out, key_values
 from keel.server.mlflow.runs import INTERNAL_TAG_PREFIX, RUN, run_id_of, short_text
 from keel.server.policy import SOME_PROJECT
@@ -155,15 +157,22 @@ def log_batch(ctx: Context, p: Payload) -> dict[str, Any]:
     _check_count(len(metrics), MAX_BATCH_METRICS, "metrics")
     _check_count(len(params), MAX_BATCH_PARAMS, "params")
     _check_count(len(tags), MAX_BATCH_TAGS, "tags")
+    # everything is checked before anything is stored: a bad metric, model or run name must not
+    # leave the params stored behind a 400
     points, linked = _points(metrics, now_ms())
+    for key in {point[0] for point in points}:
+        check_key(key, "metric key")
     _check_models(ctx, linked)
-    if params:
-        ctx.store.log_params(run_id, key_values(params, "param"))
-    if tags:
-        clean = key_values(tags, "tag")
-        ctx.store.set_tags(run_id, clean)
-        if clean.get("mlflow.runName"):
-            ctx.store.update_run(run_id, name=short_text(clean["mlflow.runName"], "run name"))
+    clean_param_values = clean_params(key_values(params, "param")) if params else {}
+    clean_tag_values = clean_tags(key_values(tags, "tag")) if tags else {}
+    name = clean_tag_values.get("mlflow.runName")
+    run_name = check_stored_name("run", short_text(name, "run name")) if name else None
+    if clean_param_values:
+        ctx.store.log_params(run_id, clean_param_values)
+    if clean_tag_values:
+        ctx.store.set_tags(run_id, clean_tag_values)
+        if run_name:
+            ctx.store.update_run(run_id, name=run_name)
     write_points(ctx.store, run_id, _new_points(ctx.store, run_id, points, linked))
     _link_model_metrics(ctx.store, linked)
     return {}
