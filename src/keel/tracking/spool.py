@@ -1,11 +1,11 @@
-"""The crash-safe spool: an append-only file of metric batches not yet known to be in the store.
+"""The batch spool: an append-only file of metric batches not yet known to be in the store.
 
 Each record is ``magic | payload length | crc32 | payload``; the payload carries a batch id, the run
-id and one packed chunk per metric key. The writer appends a record within ``flush_interval`` of the
-points being logged, commits it to the store, and truncates the file once every record in it is
-committed. A process killed in between leaves a spool behind; the next keel client that opens the
-same store replays it. Batch ids make the replay exactly-once: a batch the store already has is
-skipped.
+id and one packed chunk per metric key. Since ADR 010 a process's own points wait in its point log
+(``keel.tracking.pointlog``) instead; this file holds the batches it took over from dead processes
+(their point logs, and spools of this format that keel versions before ADR 010 left), so that they
+survive this process too. It is truncated once every record in it is committed. Batch ids make a
+replay exactly-once: a batch the store already has is skipped.
 
 The owning process holds an exclusive ``flock`` on its spool, so a replay never touches the spool
 of a live process.
@@ -20,8 +20,9 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from keel.ids import new_id
 from keel.store.metrics import Chunk
@@ -40,6 +41,9 @@ class SpoolRecord:
     batch_id: str
     run_id: str
     chunks: list[Chunk]
+    #: for a batch cut from this process's point log: (segment, end of its range), on the last
+    #: record of the range (see ``keel.tracking.pointlog``)
+    source: Any = field(default=None, compare=False, repr=False)
 
     @property
     def points(self) -> int:
