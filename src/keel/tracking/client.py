@@ -75,7 +75,7 @@ class Client:
 
     def _recover_dead(self) -> None:
         """Before reading runs or metrics: take over what processes that died since the last look
-        left for the store (their points, their RUNNING runs marked CRASHED). At most once a
+        left for the store (their points, their RUNNING runs marked CRASHED). At most twice a
         second; in between this costs a clock read (ADR 010)."""
         writer = self._context._writer
         if writer is not None and writer.next_scan <= time.monotonic():

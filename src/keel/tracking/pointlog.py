@@ -324,18 +324,20 @@ def _read_keys(path: Path, dead: DeadLog) -> dict[int, tuple[str, str]]:
 
 
 def _valid_end(data: bytes, start: int) -> int:
-    """Offset after the last intact point from ``start``: a torn or damaged record ends the log."""
+    """Offset after the last intact point from ``start``. Appends are whole ``mmap.write`` calls made
+    one at a time (under the GIL), so only the last point can be torn (the process died while it
+    was copied, which may leave any of its bytes unwritten): its crc says whether it is whole."""
     count = (len(data) - start) // POINT_SIZE
     words = np.frombuffer(data, "<u8", count=count * 4, offset=start).reshape(count, 4)
     used = np.flatnonzero(words.any(axis=1))
-    stop = start + (int(used[-1]) + 1) * POINT_SIZE if len(used) else start
+    if not len(used):
+        return start
+    last = start + int(used[-1]) * POINT_SIZE
     view = memoryview(data)
-    crc32 = zlib.crc32
-    for offset in range(start, stop, POINT_SIZE):
-        if crc32(view[offset : offset + 28]) != int.from_bytes(view[offset + 28 : offset + 32], "little"):
-            log.warning("spool segment: stopped at a torn or damaged point at byte %d", offset)
-            return offset
-    return stop
+    if zlib.crc32(view[last : last + 28]) != int.from_bytes(view[last + 28 : last + 32], "little"):
+        log.warning("spool segment: left out a torn point at byte %d (its process died writing it)", last)
+        return last
+    return last + POINT_SIZE
 
 
 def _read_segment(path: Path, keys: dict[int, tuple[str, str]]) -> list[SpoolRecord] | None:

@@ -4,7 +4,7 @@
 ``keel.tracking.pointlog``) and returns; the point is then safe from ``kill -9`` without a syscall,
 a lock or the network on that path. One daemon thread per store, every ``flush_interval``, cuts what
 was appended into batches and every ``commit_interval`` writes them to the store. It also sends the
-heartbeats of the runs it serves, and about once a second takes over what processes that died
+heartbeats of the runs it serves, and twice a second takes over what processes that died
 left for the store (ADR 010). A store that is unreachable or locked is retried with backoff; the
 training script never sees the error, only a warning in the log.
 """
@@ -29,7 +29,7 @@ __all__ = ["MAX_BATCH_POINTS", "MetricWriter"]
 log = logging.getLogger("keel.writer")
 
 #: seconds between two looks for processes that died and left points or run changes behind
-SCAN_INTERVAL = 1.0
+SCAN_INTERVAL = 0.5
 
 
 class MetricWriter:
@@ -167,6 +167,11 @@ class MetricWriter:
         finally:
             self._scanning.release()
 
+    def watch(self) -> None:
+        """Keep looking for dead processes twice a second even while nothing is logged (the
+        writer thread does): for long-lived readers such as ``keel ui`` and the server."""
+        self._ensure_thread()
+
     def _others_left_files(self) -> bool:
         """Whether the spool folder holds files of other processes for this store (alive or not)."""
         own = tuple(
@@ -276,7 +281,7 @@ class MetricWriter:
             if not self._pending and not self.outbox and not self._has_points():
                 self.idle = True
                 if not self._has_points():  # look again now that producers can see the flag
-                    timeout = min(self.heartbeat_interval, 1.0)
+                    timeout = min(self.heartbeat_interval, SCAN_INTERVAL)
                 self.idle = timeout != self.flush_interval
             self._wake.wait(timeout)
             self.idle = False
