@@ -130,3 +130,33 @@ def test_a_running_process_takes_over_a_dead_one_within_a_second(project, tmp_pa
     assert data["status"] == "CRASHED"
     assert np.array_equal(steps, np.arange(len(steps))) and len(steps) > data["returned"]
     assert data["waited"] < 1.5, f"took {data['waited']:.2f} s"
+
+
+@pytest.mark.slow
+def test_the_server_takes_over_a_dead_training_process_on_its_machine(project, tmp_path):
+    """A training script logs straight to the store that ``keel server`` (or ``keel ui``) serves,
+    from the same project, and dies: the server's periodic look recovers its points and run."""
+    from keel.config import Settings
+    from keel.entities import RunStatus
+    from keel.server.testing import LiveServer
+    from keel.store.base import default_locations
+    from keel.store.sql import SqlStore
+
+    report = tmp_path / "returned"
+    process, run_id = _start_logger(project, report)
+    url = default_locations(Settings.load())[0]  # the store the script found: the server's too
+    with LiveServer(tmp_path / "server", auth=False, store_url=url):
+        returned = _kill(process, report)
+        killed = time.monotonic()
+        store = SqlStore(url, crash_check=False)  # reads the database: takes over nothing itself
+        while time.monotonic() - killed < 10:
+            run = store.get_run(run_id)
+            if run.status is RunStatus.CRASHED and len(store.get_metric_history(run_id, "m")) > returned:
+                break
+            time.sleep(0.05)
+        waited = time.monotonic() - killed
+        steps = store.get_metric_history(run_id, "m").steps
+        store.close()
+    assert run.status is RunStatus.CRASHED
+    assert np.array_equal(steps, np.arange(len(steps))) and len(steps) > returned
+    assert waited < 1.5, f"took {waited:.2f} s"
