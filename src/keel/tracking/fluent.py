@@ -63,6 +63,7 @@ _stack_lock = threading.RLock()
 _time_ns = time.time_ns
 _to_float = limits.to_float
 _pack_point = POINT.pack
+_pack_crc = struct.Struct("<I").pack
 _crc32 = zlib.crc32
 
 
@@ -425,7 +426,7 @@ def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = No
         raise InvalidInputError(
             f"step {step} or timestamp {stamp} of metric {key!r} is out of range"
         ) from None
-    point += _crc32(point).to_bytes(4, "little")
+    point += _pack_crc(_crc32(point))
     try:
         run._points.mm.write(point)  # one copy into the mapped segment: durable on return
     except ValueError:  # the segment is full (or closed at exit): map the next one
