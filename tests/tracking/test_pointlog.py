@@ -12,6 +12,7 @@ from keel.store.sql import SqlStore
 from keel.tracking.pointlog import HEADER_SIZE, POINT_SIZE, PointLog, adopt_point_logs
 from keel.tracking.spool import spool_prefix
 from keel.tracking.writer import MetricWriter
+from tests.conftest import run_python
 
 RUN = "a" * 32
 
@@ -107,4 +108,24 @@ def test_a_batch_in_flight_when_the_process_died_is_not_stored_twice(tmp_path):
     assert np.array_equal(store.get_metric_history(run, "m").steps, np.arange(150))
     assert list((tmp_path / "spool").iterdir()) == []
     assert store.get_run(run).status.value == "CRASHED"  # its process died with the run RUNNING
+    store.close()
+
+
+def test_no_room_for_a_segment_keeps_logging_in_memory_with_a_warning(project):
+    """A segment cannot be reserved (here: a file size limit, as a full disk would): log_metric goes
+    on with points in memory, warns, and the points still reach the store."""
+    result = run_python(
+        "import resource, signal, keel\n"
+        "keel.Client()  # the store exists (2 MiB once migrated)\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (3 << 20, 3 << 20))  # and may grow, a segment not\n"
+        "with keel.start_run() as run:\n"
+        "    for step in range(1000):\n"
+        "        keel.log_metric('m', float(step), step=step)\n"
+        "print(run.run_id)\n",
+        project,
+    )
+    assert "cannot map a spool segment" in result.stderr and "in memory only" in result.stderr
+    store = SqlStore(f"sqlite:///{project / '.keel' / 'keel.db'}", crash_check=False)
+    assert np.array_equal(store.get_metric_history(result.stdout.strip(), "m").steps, np.arange(1000))
     store.close()

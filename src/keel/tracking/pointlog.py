@@ -21,6 +21,7 @@ skipped.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -63,6 +64,20 @@ MAX_BATCH_POINTS = 200_000
 _open_logs: weakref.WeakSet[PointLog] = weakref.WeakSet()
 
 
+def _reserve(fd: int, size: int) -> None:
+    """Give the file ``size`` bytes, with disk blocks allocated where the system can (so that a full
+    disk is an OSError now instead of a SIGBUS when a page is first written)."""
+    allocate = getattr(os, "posix_fallocate", None)  # not on macOS
+    if allocate is not None:
+        try:
+            allocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+    os.ftruncate(fd, size)
+
+
 class Segment:
     """One mapped segment file; the writer's cursor says how far its points were taken."""
 
@@ -73,8 +88,7 @@ class Segment:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
                 # reserve the blocks now: a full disk is an error here, not a SIGBUS in log_metric
-                allocate = getattr(os, "posix_fallocate", None)
-                allocate(fd, 0, size) if allocate is not None else os.ftruncate(fd, size)
+                _reserve(fd, size)
                 self.mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             finally:
                 os.close(fd)
