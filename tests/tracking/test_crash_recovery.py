@@ -160,3 +160,55 @@ def test_the_server_takes_over_a_dead_training_process_on_its_machine(project, t
     assert run.status is RunStatus.CRASHED
     assert np.array_equal(steps, np.arange(len(steps))) and len(steps) > returned
     assert waited < 1.5, f"took {waited:.2f} s"
+
+
+#: forks a child that outlives it (like a data loader worker), then logs in a loop
+FORKER = """
+import mmap, os, struct, sys, time, keel
+run = keel.start_run(experiment="fork")
+keel.log_metric("m", 0.0, step=0)
+child = os.fork()
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+with open(sys.argv[1], "r+b") as f:
+    returned = mmap.mmap(f.fileno(), 8)
+print(run.run_id, child, flush=True)
+step = 1
+while True:
+    keel.log_metric("m", float(step), step=step)
+    struct.pack_into("<q", returned, 0, step)
+    step += 1
+"""
+
+
+@pytest.mark.slow
+def test_a_forked_child_that_outlives_its_parent_does_not_hide_the_parents_death(project, tmp_path):
+    report = tmp_path / "returned"
+    report.write_bytes(struct.pack("<q", -1))
+    process = subprocess.Popen(
+        [sys.executable, "-c", FORKER, str(report)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KEEL_SYSTEM_METRICS": "false"},
+    )
+    line = process.stdout.readline()
+    assert line, process.stderr.read()
+    run_id, child = line.split()
+    try:
+        time.sleep(0.5)
+        returned = _kill(process, report)
+        result = run_python(
+            "import json, keel\n"
+            f"c = keel.Client(); h = c.get_metric_history({run_id!r}, 'm')\n"
+            f"print(json.dumps({{'steps': h.steps.tolist(), 'status': c.get_run({run_id!r}).status.value}}))",
+            project,
+        )
+    finally:
+        os.kill(int(child), signal.SIGKILL)  # the child still holds what it inherited until here
+    data = json.loads(result.stdout)
+    steps = np.array(data["steps"])
+    assert np.array_equal(steps, np.arange(len(steps))) and len(steps) > returned
+    assert data["status"] == "CRASHED"

@@ -29,7 +29,6 @@ import mmap
 import os
 import struct
 import threading
-import weakref
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import numpy as np
 
 from keel.ids import new_id
 from keel.store.metrics import Chunk
-from keel.tracking.spool import SpoolRecord, frame, orphaned, read_frames
+from keel.tracking.spool import SpoolRecord, frame, hold_lock, orphaned, read_frames
 
 __all__ = ["POINT", "PointLog", "Segment", "adopt_point_logs", "batches"]
 
@@ -60,8 +59,6 @@ _KEYS_MAGIC = b"KPK1"
 SEGMENT_BYTES = 4 << 20
 #: points per batch (a spool record, a store transaction)
 MAX_BATCH_POINTS = 200_000
-
-_open_logs: weakref.WeakSet[PointLog] = weakref.WeakSet()
 
 
 def _reserve(fd: int, size: int) -> None:
@@ -145,7 +142,7 @@ class PointLog:
         self.segments: list[Segment] = []
         self._count = 0
         self.mm = self._new_segment().mm
-        _open_logs.add(self)
+        hold_lock(self)  # a forked child drops its copy of the lock
 
     # -- the calling thread ------------------------------------------------------------------
     def _journal(self, entry: dict[str, Any]) -> None:
@@ -254,20 +251,6 @@ class PointLog:
                 self.path.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = -1
-            _open_logs.discard(self)
-
-
-def _after_fork_in_child() -> None:
-    # The child's copy of the keys file descriptor shares the parent's lock: a child that outlives
-    # its parent (a data loader worker) would hide the parent's death from every adopter.
-    for point_log in list(_open_logs):
-        if point_log._fd >= 0:
-            os.close(point_log._fd)
-            point_log._fd = -1
-    _open_logs.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _batch_id(segment_id: bytes, start: int, end: int, run_id: str) -> str:

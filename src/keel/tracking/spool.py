@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import struct
+import weakref
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,6 +83,28 @@ class SpoolRecord:
         return cls(batch_id, run_id, chunks)
 
 
+#: objects that hold a spool folder's lock file open (as ``_fd``). A forked child closes its copies:
+#: the lock belongs to the open file, which the child shares, so a child that outlived the process
+#: (a data loader worker) would hide the process's death from every adopter.
+_lock_holders: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def hold_lock(owner: Any) -> None:
+    """Register ``owner`` (its ``_fd`` holds a lock) so that forked children drop their copy."""
+    _lock_holders.add(owner)
+
+
+def _after_fork_in_child() -> None:
+    for owner in list(_lock_holders):
+        if owner._fd >= 0:
+            os.close(owner._fd)
+            owner._fd = -1
+    _lock_holders.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def spool_prefix(store_url: str) -> str:
     return hashlib.sha1(store_url.encode()).hexdigest()[:12]
 
@@ -94,6 +117,7 @@ class Spool:
         self.path = directory / f"{spool_prefix(store_url)}-{os.getpid()}-{new_id()[:8]}.spool"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        hold_lock(self)
         self.size = 0
 
     def append(self, record: SpoolRecord) -> None:
