@@ -2,10 +2,10 @@
 
 ``log_metric`` appends a point to this process's point log (a memory-mapped file, see
 ``keel.tracking.pointlog``) and returns; the point is then safe from ``kill -9`` without a syscall,
-a lock or the network on that path. One daemon thread per store, every ``flush_interval``, cuts what
-was appended into batches and every ``commit_interval`` writes them to the store. It also sends the
-heartbeats of the runs it serves, and twice a second takes over what processes that died
-left for the store (ADR 010). A store that is unreachable or locked is retried with backoff; the
+a lock or the network on that path. One daemon thread per store wakes every ``flush_interval`` and,
+at most every ``commit_interval``, cuts what was appended since into batches and writes them to the
+store. It also sends the heartbeats of the runs it serves, and twice a second takes over what
+processes that died left for the store (ADR 010). A store that is unreachable or locked is retried with backoff; the
 training script never sees the error, only a warning in the log.
 """
 
@@ -224,19 +224,19 @@ class MetricWriter(DeadProcesses):
             # one range at a time, so that can take more than one round
             todo = self.points.ends() if force and self.points is not None else {}
             while True:
-                self._drain()
                 now = time.monotonic()
-                if (self._pending or self.outbox) and (
-                    force or now - self._last_commit >= self.commit_interval
-                ):
-                    if force or now >= self._next_retry:
+                due = force or (now - self._last_commit >= self.commit_interval and now >= self._next_retry)
+                if due:
+                    # points are safe in the point log already: they are cut into batches only
+                    # when sent, so a batch holds everything logged since the last commit
+                    self._drain()
+                    if self._pending or self.outbox:
                         self._commit()
                 if self._pending or not todo or not self.points or not self.points.behind(todo):
                     break
             self._beat(now)
 
     def _drain(self) -> None:
-        # the points are safe in the point log already: only cut them into batches
         if self.points is not None:
             self._pending.extend(self.points.take(MAX_BATCH_POINTS))
 
