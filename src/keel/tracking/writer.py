@@ -5,8 +5,8 @@
 a lock or the network on that path. One daemon thread per store wakes every ``flush_interval`` and,
 at most every ``commit_interval``, cuts what was appended since into batches and writes them to the
 store. It also sends the heartbeats of the runs it serves, and twice a second takes over what
-processes that died left for the store (ADR 010). A store that is unreachable or locked is retried with backoff; the
-training script never sees the error, only a warning in the log.
+processes that died left for the store (ADR 010). A store that is unreachable or locked is retried
+with backoff; the training script never sees the error, only a warning in the log.
 """
 
 from __future__ import annotations
