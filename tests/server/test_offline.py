@@ -162,7 +162,7 @@ def test_a_script_that_ends_before_the_server_returns_leaves_everything_for_keel
     report = json.loads(out.splitlines()[1])
     assert "keel sync" in err  # the script said where its data waits and how to send it
     spool = folder / ".keel" / "spool"
-    assert list(spool.glob("*.outbox")) and list(spool.glob("*.spool"))
+    assert list(spool.glob("*.outbox")) and list(spool.glob("*.seg"))  # points wait in the point log
 
     keel_cli = [str(Path(sys.executable).parent / "keel")]
     away = subprocess.run(

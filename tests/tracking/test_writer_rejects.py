@@ -3,7 +3,6 @@ retried forever in front of every later batch."""
 
 from __future__ import annotations
 
-import collections
 import logging
 
 from keel.limits import MAX_KEY_LENGTH
@@ -17,11 +16,11 @@ def test_a_refused_batch_does_not_block_later_ones(tmp_path, caplog):
     writer = MetricWriter(
         store, tmp_path / "spool", flush_interval=0.05, commit_interval=0.0, heartbeat_interval=60.0
     )
-    queues = writer.attach(run)
-    # a key over the store's limit, put straight into the queue (log_metric would refuse it earlier)
-    queues.setdefault("k" * (MAX_KEY_LENGTH + 1), collections.deque()).append((1.0, 0, 0))
+    writer.attach(run)
+    # a key over the store's limit, put straight into the point log (log_metric would refuse it earlier)
+    writer.log(run, "k" * (MAX_KEY_LENGTH + 1), 1.0, 0, 0)
     writer.flush()
-    queues.setdefault("loss", collections.deque()).append((0.5, 1, 0))
+    writer.log(run, "loss", 0.5, 1, 0)
     with caplog.at_level(logging.ERROR, logger="keel"):
         assert writer.flush(timeout=10)
     assert list(store.get_metric_history(run, "loss").values) == [0.5]

@@ -212,12 +212,44 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ]
     for thread in threads:
         thread.start()
+    recovery = _watch_dead_processes(app)
     try:
         yield
     finally:
         stop.set()
         with contextlib.suppress(Exception):
             summarize(everything=True)
+        if recovery is not None:
+            recovery.close()
+
+
+def _watch_dead_processes(app: FastAPI) -> Any:
+    """Training processes on this machine that log straight to the server's store leave their
+    points in the project's spool folder when they die: take them over within about a second and
+    mark their runs CRASHED (ADR 012), instead of showing them RUNNING and incomplete until another
+    keel process happens to open the store."""
+    from pathlib import Path
+
+    from keel.config import Settings
+    from keel.store.base import default_locations
+    from keel.tracking.writer import MetricWriter
+
+    try:
+        settings = Settings.load()
+        keel_dir = default_locations(settings)[2]
+        writer = MetricWriter(
+            app.state.store,
+            Path(settings.spool_dir) if settings.spool_dir else keel_dir / "spool",
+            flush_interval=settings.flush_interval,
+            commit_interval=settings.commit_interval,
+            heartbeat_interval=settings.heartbeat_interval,
+            offline_wait=settings.offline_wait,
+        )
+        writer.watch()
+        return writer
+    except Exception as exc:  # the server serves without it; the heartbeat check still runs
+        log.warning("not watching for dead training processes' spools: %s", exc)
+        return None
 
 
 def _unmap(engine: Any) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,14 @@ class Client:
         client = cls.__new__(cls)
         client._context = context
         return client
+
+    def _recover_dead(self) -> None:
+        """Before reading runs or metrics: take over what processes that died since the last look
+        left for the store (their points, their RUNNING runs marked CRASHED). At most twice a
+        second; in between this costs a clock read (ADR 012)."""
+        writer = self._context._writer
+        if writer is not None and writer.next_scan <= time.monotonic():
+            writer.recover_dead()
 
     @property
     def store(self) -> Store:
@@ -164,6 +173,7 @@ class Client:
         )
 
     def get_run(self, run_id: str) -> Run:
+        self._recover_dead()
         return self.store.get_run(run_id)
 
     def resolve_run_id(self, text: str) -> str:
@@ -211,6 +221,7 @@ class Client:
         ``experiments`` are names or ids (all experiments of the project when omitted). The result
         is a list with a ``token`` attribute for the next page.
         """
+        self._recover_dead()
         if isinstance(experiments, str):
             experiments = [experiments]
         if experiments:
@@ -274,9 +285,11 @@ class Client:
 
     def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
         """Every point of a metric as numpy arrays; ``max_points`` downsamples, keeping spikes."""
+        self._recover_dead()
         return self.store.get_metric_history(run_id, key, max_points=max_points)
 
     def list_metric_keys(self, run_id: str) -> list[str]:
+        self._recover_dead()
         return self.store.list_metric_keys(run_id)
 
     # -- datasets ----------------------------------------------------------------------------

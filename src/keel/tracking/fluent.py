@@ -1,22 +1,24 @@
 """The fluent API: ``with keel.start_run(): keel.log_metric(...)``.
 
 The active run is process-wide (a stack, for nested runs). ``log_metric`` is the hot path: it checks
-the key once per run, stamps the time and appends to an in-memory queue; the background writer does
-the rest (see ``keel.tracking.writer``).
+the key once per run, stamps the time and appends the point to the process's point log, a mapped
+file that survives the process (ADR 012); the background writer does the rest (see
+``keel.tracking.writer``).
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import logging
 import os
 import signal
+import struct
 import sys
 import threading
 import time
 import traceback as traceback_module
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -33,6 +35,7 @@ from keel.tracking.capture import taps as _taps
 from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
 from keel.tracking.environment import entry_point, git_info
 from keel.tracking.outbox import Op
+from keel.tracking.pointlog import POINT
 
 __all__ = [
     "ActiveRun",
@@ -61,6 +64,9 @@ _stack: list[ActiveRun] = []
 _stack_lock = threading.RLock()
 _time_ns = time.time_ns
 _to_float = limits.to_float
+_pack_point = POINT.pack
+_pack_crc = struct.Struct("<I").pack
+_crc32 = zlib.crc32
 
 
 class _RunClient(Client):
@@ -221,7 +227,9 @@ class ActiveRun:
         self.run_id = run.run_id
         self.info = run
         self._writer = client._context.writer
-        self._queues = self._writer.attach(run.run_id)
+        #: metric key -> key id in the writer's point log
+        self._keys = self._writer.attach(run.run_id)
+        self._points = self._writer.points
         self._ended = False
         self._sampler: Any = None
         if system_metrics:
@@ -259,7 +267,7 @@ class ActiveRun:
         from keel.tracking.system import SystemSampler
 
         settings = self.client._context.settings
-        queues = self._queues
+        run_id = self.run_id
         writer = self._writer
         counter = [0]
 
@@ -267,12 +275,7 @@ class ActiveRun:
             step = counter[0]
             counter[0] += 1
             for key, value in metrics.items():
-                queue = queues.get(key)
-                if queue is None:
-                    queue = queues.setdefault(key, collections.deque())
-                queue.append((float(value), step, stamp))
-            if writer.idle:
-                writer.wake()
+                writer.log(run_id, key, float(value), step, stamp)
 
         self._sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
         note = self._sampler.gpu_note
@@ -321,10 +324,9 @@ class ActiveRun:
     def flush(self) -> None:
         self._writer.flush()
 
-    def _new_key(self, key: str) -> collections.deque[tuple[float, int, int]]:
+    def _new_key(self, key: str) -> int:
         limits.check_key(key, "metric key")
-        queue: collections.deque[tuple[float, int, int]] = self._queues.setdefault(key, collections.deque())
-        return queue
+        return int(self._writer.key_id(self.run_id, key))
 
 
 def start_run(
@@ -409,18 +411,30 @@ def _current() -> ActiveRun:
 
 
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
-    """Log one metric point; returns at once (the write happens in the background)."""
+    """Log one metric point. When it returns the point survives the death of the process (it is in
+    the point log, a mapped file); the background writer sends it to the store."""
     if _taps:  # a pipeline step is recording what it logs (keel.tracking.capture)
         _tap(key, value, step)
     run = _stack[-1] if _stack else _current()
-    queue = run._queues.get(key)
-    if queue is None:
-        queue = run._new_key(key)
+    kid = run._keys.get(key)
+    if kid is None:
+        kid = run._new_key(key)
     if value.__class__ is not float:
         value = _to_float(key, value)
     if step.__class__ is not int:
         step = _to_step(step)
-    queue.append((value, step, _time_ns() // 1_000_000 if timestamp is None else int(timestamp)))
+    stamp = _time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+    try:
+        point = _pack_point(kid, step, stamp, value)
+    except struct.error:
+        raise InvalidInputError(
+            f"step {step} or timestamp {stamp} of metric {key!r} is out of range"
+        ) from None
+    point += _pack_crc(_crc32(point))
+    try:
+        run._points.mm.write(point)  # one copy into the mapped segment: durable on return
+    except ValueError:  # the segment is full (or closed at exit): map the next one
+        run._points.append_slow(point)
     if run._writer.idle:
         run._writer.wake()
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from keel.errors import ConflictError, KeelError, NotFoundError, StoreUnavailableError
 from keel.ids import new_id
-from keel.tracking.spool import frame, orphaned, read_frames
+from keel.tracking.spool import frame, hold_lock, orphaned, read_frames
 
 __all__ = ["Op", "Outbox", "apply_op"]
 
@@ -118,6 +118,7 @@ class Outbox:
         self.path = self.directory / f"{self.prefix}-{os.getpid()}-{new_id()[:8]}.outbox"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        hold_lock(self)
 
     def stage(self, source: str | os.PathLike[str] | bytes) -> tuple[str, str, int]:
         """Copy a file's bytes (or bytes in memory) into the outbox, hashing them on the way:

@@ -1,11 +1,11 @@
-"""The crash-safe spool: an append-only file of metric batches not yet known to be in the store.
+"""The batch spool: an append-only file of metric batches not yet known to be in the store.
 
 Each record is ``magic | payload length | crc32 | payload``; the payload carries a batch id, the run
-id and one packed chunk per metric key. The writer appends a record within ``flush_interval`` of the
-points being logged, commits it to the store, and truncates the file once every record in it is
-committed. A process killed in between leaves a spool behind; the next keel client that opens the
-same store replays it. Batch ids make the replay exactly-once: a batch the store already has is
-skipped.
+id and one packed chunk per metric key. Since ADR 012 a process's own points wait in its point log
+(``keel.tracking.pointlog``) instead; this file holds the batches it took over from dead processes
+(their point logs, and spools of this format that keel versions before ADR 012 left), so that they
+survive this process too. It is truncated once every record in it is committed. Batch ids make a
+replay exactly-once: a batch the store already has is skipped.
 
 The owning process holds an exclusive ``flock`` on its spool, so a replay never touches the spool
 of a live process.
@@ -18,10 +18,12 @@ import hashlib
 import logging
 import os
 import struct
+import weakref
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from keel.ids import new_id
 from keel.store.metrics import Chunk
@@ -40,6 +42,9 @@ class SpoolRecord:
     batch_id: str
     run_id: str
     chunks: list[Chunk]
+    #: for a batch cut from this process's point log: (segment, end of its range), on the last
+    #: record of the range (see ``keel.tracking.pointlog``)
+    source: Any = field(default=None, compare=False, repr=False)
 
     @property
     def points(self) -> int:
@@ -78,6 +83,28 @@ class SpoolRecord:
         return cls(batch_id, run_id, chunks)
 
 
+#: objects that hold a spool folder's lock file open (as ``_fd``). A forked child closes its copies:
+#: the lock belongs to the open file, which the child shares, so a child that outlived the process
+#: (a data loader worker) would hide the process's death from every adopter.
+_lock_holders: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def hold_lock(owner: Any) -> None:
+    """Register ``owner`` (its ``_fd`` holds a lock) so that forked children drop their copy."""
+    _lock_holders.add(owner)
+
+
+def _after_fork_in_child() -> None:
+    for owner in list(_lock_holders):
+        if owner._fd >= 0:
+            os.close(owner._fd)
+            owner._fd = -1
+    _lock_holders.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def spool_prefix(store_url: str) -> str:
     return hashlib.sha1(store_url.encode()).hexdigest()[:12]
 
@@ -90,6 +117,7 @@ class Spool:
         self.path = directory / f"{spool_prefix(store_url)}-{os.getpid()}-{new_id()[:8]}.spool"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        hold_lock(self)
         self.size = 0
 
     def append(self, record: SpoolRecord) -> None:

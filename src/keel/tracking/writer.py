@@ -1,44 +1,35 @@
-"""The background writer: moves logged points from memory to the spool to the store.
+"""The background writer: moves logged points from the point log to the store.
 
-``log_metric`` appends a tuple to a per-run ``deque`` and returns; nothing on that path touches a
-file, a lock or the network. One daemon thread per store then, every ``flush_interval``, drains the
-queues, packs the points into chunks and appends them to the spool (so a ``kill -9`` loses at most
-that interval), and every ``commit_interval`` writes the spooled batches to the store. It also sends
-the heartbeats of the runs it serves. A store that is unreachable or locked is retried with backoff;
-the training script never sees the error, only a warning in the log.
+``log_metric`` appends a point to this process's point log (a memory-mapped file, see
+``keel.tracking.pointlog``) and returns; the point is then safe from ``kill -9`` without a syscall,
+a lock or the network on that path. One daemon thread per store wakes every ``flush_interval`` and,
+at most every ``commit_interval``, cuts what was appended since into batches and writes them to the
+store. It also sends the heartbeats of the runs it serves, and twice a second takes over what
+processes that died left for the store (ADR 012). A store that is unreachable or locked is retried
+with backoff; the training script never sees the error, only a warning in the log.
 """
 
 from __future__ import annotations
 
-import atexit
-import collections
 import contextlib
 import logging
 import os
 import threading
 import time
-from array import array
-from itertools import repeat
-from operator import call, itemgetter
 from pathlib import Path
 from typing import Any
 
-from keel.ids import new_id
-from keel.store.metrics import Chunk
 from keel.tracking.outbox import Outbox
-from keel.tracking.spool import Spool, SpoolRecord, adopt_spools, spool_prefix
+from keel.tracking.pointlog import MAX_BATCH_POINTS, SEGMENT_BYTES, PointLog
+from keel.tracking.recovery import SCAN_INTERVAL, DeadProcesses
+from keel.tracking.spool import Spool, SpoolRecord, spool_prefix
 
-__all__ = ["MetricWriter"]
+__all__ = ["MAX_BATCH_POINTS", "MetricWriter"]
 
 log = logging.getLogger("keel.writer")
 
-_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 
-#: points per spool record / store batch
-MAX_BATCH_POINTS = 200_000
-
-
-class MetricWriter:
+class MetricWriter(DeadProcesses):
     def __init__(
         self,
         store: Any,
@@ -49,6 +40,7 @@ class MetricWriter:
         heartbeat_interval: float,
         offline_wait: float = 10.0,
         context: Any = None,
+        segment_bytes: int = SEGMENT_BYTES,
     ):
         self.store = store
         #: what applies queued run changes (the store, artifacts and naming of this client)
@@ -59,16 +51,24 @@ class MetricWriter:
         self.flush_interval = flush_interval
         self.commit_interval = commit_interval
         self.heartbeat_interval = heartbeat_interval
-        #: run id -> metric key -> queue of (value, step, timestamp)
-        self.queues: dict[str, dict[str, collections.deque[tuple[float, int, int]]]] = {}
+        self.segment_bytes = segment_bytes
+        self._prefix = spool_prefix(store.url)
+        #: this process's point log, opened when the first run attaches
+        self.points: PointLog | None = None
+        #: run id -> metric key -> key id in the point log
+        self.runs: dict[str, dict[str, int]] = {}
         self._heartbeats: dict[str, float] = {}
         self._pending: list[SpoolRecord] = []
         self._spool: Spool | None = None
-        self._lock = threading.Lock()  # serialises cycles (thread vs. flush() on a dead thread)
+        # serialises cycles (thread vs. flush() on a dead thread vs. a reader taking over a dead
+        # process's spool); reentrant because a cycle's store calls may look for dead processes
+        self._lock = threading.RLock()
+        DeadProcesses.__init__(self)
+        self._exit_registered = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         #: True while the thread sleeps with nothing queued; producers then call wake() after
-        #: appending. (The thread sets it *before* its last look at the queues, producers read it
+        #: appending. (The thread sets it *before* its last look at the point log, producers read it
         #: *after* appending, so a point is never left waiting for a timeout.)
         self.idle = False
         self._requested = 0
@@ -79,45 +79,51 @@ class MetricWriter:
         self._next_retry = 0.0
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
-        self.recovered = self._adopt()
-
-    def _adopt(self) -> int:
-        """Take over what dead processes left for this store (queued run changes first, then
-        spooled points) and try to send it now; return the points taken over."""
-        taken = self.outbox.adopt() if self.context is not None else 0
-        points = 0
-        for record in adopt_spools(self.spool_dir, self.store.url):
-            self._append_record(record)
-            points += record.points
-        #: (run changes, metric points) taken over from dead processes
-        self.adopted = (taken, points)
-        if taken or points:
-            try:
-                self._cycle(force=True)
-            except Exception as exc:  # the writer thread tries again
-                log.debug("sending what earlier processes left failed: %s", exc)
-            if self._pending or self.outbox:
-                self._ensure_thread()
-            atexit.register(self.close)  # leave no files behind, or what is still unsent
-        return points
+        #: (run changes, metric points) taken over from dead processes when the writer started
+        self.adopted = self._take_over()
+        self._settle(*self.adopted)
+        self.recovered = self.adopted[1]
+        self.next_scan = time.monotonic() + SCAN_INTERVAL
 
     # -- runs --------------------------------------------------------------------------------
-    def attach(self, run_id: str) -> dict[str, collections.deque[tuple[float, int, int]]]:
-        """The run's queues, one per metric key; callers add keys with ``setdefault``."""
-        queue = self.queues.get(run_id)
-        if queue is None:
-            queue = self.queues[run_id] = {}
+    def attach(self, run_id: str) -> dict[str, int]:
+        """The run's key ids (metric key -> id in the point log); see :meth:`key_id`."""
+        keys = self.runs.get(run_id)
+        if keys is None:
+            self._point_log().add_run(run_id)
+            keys = self.runs.setdefault(run_id, {})
         self._heartbeats[run_id] = time.monotonic()
         self._ensure_thread()
-        return queue
+        return keys
+
+    def key_id(self, run_id: str, key: str) -> int:
+        """The point log's id for ``key`` of an attached run, journaled the first time."""
+        keys = self.runs[run_id]
+        found = keys.get(key)
+        if found is None:
+            found = keys.setdefault(key, self._point_log().add_key(run_id, key))
+        return found
+
+    def log(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
+        """Append one point of an attached run (``log_metric`` does the same inline)."""
+        assert self.points is not None
+        self.points.append(self.key_id(run_id, key), value, step, timestamp)
+        if self.idle:
+            self.wake()
+
+    def _point_log(self) -> PointLog:
+        if self.points is None:
+            with self._lock:
+                if self.points is None:
+                    self.points = PointLog(self.spool_dir, self._prefix, self.segment_bytes)
+        return self.points
 
     def detach(self, run_id: str) -> None:
         """Flush the run's points and stop its heartbeat."""
         self.flush()
         self._heartbeats.pop(run_id, None)
-        queues = self.queues.get(run_id)
-        if queues is not None and not any(queues.values()):
-            self.queues.pop(run_id, None)
+        if self.runs.pop(run_id, None) is not None and self.points is not None:
+            self.points.add_run(run_id, ended=True)
 
     # -- flushing ----------------------------------------------------------------------------
     def flush(self, timeout: float = 120.0) -> bool:
@@ -144,8 +150,7 @@ class MetricWriter:
     def backlog(self) -> tuple[int, int]:
         """(run changes, metric points) not in the store yet; points still in memory count too."""
         points = sum(record.points for record in self._pending)
-        points += sum(len(q) for queues in list(self.queues.values()) for q in list(queues.values()))
-        return len(self.outbox), points
+        return len(self.outbox), points + (self.points.unsent() if self.points else 0)
 
     @property
     def offline(self) -> bool:
@@ -164,15 +169,16 @@ class MetricWriter:
         self._wake.set()
 
     def _has_points(self) -> bool:
-        return any(queue for queues in list(self.queues.values()) for queue in list(queues.values()))
+        return self.points is not None and self.points.unsent() > 0
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self.recover_dead()
             timeout = self.flush_interval
             if not self._pending and not self.outbox and not self._has_points():
                 self.idle = True
                 if not self._has_points():  # look again now that producers can see the flag
-                    timeout = min(self.heartbeat_interval, 1.0)
+                    timeout = min(self.heartbeat_interval, SCAN_INTERVAL)
                 self.idle = timeout != self.flush_interval
             self._wake.wait(timeout)
             self.idle = False
@@ -201,6 +207,9 @@ class MetricWriter:
         if self._spool is not None:
             self._spool.close(remove=not self._pending)
             self._spool = None
+        if self.points is not None:
+            self.points.close(remove=not self._pending and not self.points.unsent())
+            self.points = None
         self.outbox.close()
 
     # -- one cycle ---------------------------------------------------------------------------
@@ -211,46 +220,38 @@ class MetricWriter:
 
     def _cycle(self, force: bool = False) -> None:
         with self._lock:
-            self._drain()
-            now = time.monotonic()
-            if (self._pending or self.outbox) and (force or now - self._last_commit >= self.commit_interval):
-                if force or now >= self._next_retry:
-                    self._commit()
+            # a forced cycle (flush) sends every point appended before it started; a segment sends
+            # one range at a time, so that can take more than one round
+            todo = self.points.ends() if force and self.points is not None else {}
+            while True:
+                now = time.monotonic()
+                due = force or (now - self._last_commit >= self.commit_interval and now >= self._next_retry)
+                if due:
+                    # points are safe in the point log already: they are cut into batches only
+                    # when sent, so a batch holds everything logged since the last commit
+                    self._drain()
+                    if self._pending or self.outbox:
+                        self._commit()
+                if self._pending or not todo or not self.points or not self.points.behind(todo):
+                    break
             self._beat(now)
 
     def _drain(self) -> None:
-        for run_id, keyed in list(self.queues.items()):
-            chunks: list[Chunk] = []
-            size = 0
-            for key, queue in list(keyed.items()):
-                count = len(queue)
-                while count:
-                    take = min(count, MAX_BATCH_POINTS - size)
-                    points = list(map(call, repeat(queue.popleft, take)))
-                    count -= take
-                    chunks.append(
-                        Chunk.from_lists(
-                            key,
-                            array("q", map(_second, points)),
-                            array("q", map(_third, points)),
-                            array("d", map(_first, points)),
-                        )
-                    )
-                    size += take
-                    if size >= MAX_BATCH_POINTS:
-                        self._spool_record(run_id, chunks)
-                        chunks, size = [], 0
-            if chunks:
-                self._spool_record(run_id, chunks)
-
-    def _spool_record(self, run_id: str, chunks: list[Chunk]) -> None:
-        self._append_record(SpoolRecord(new_id(), run_id, chunks))
+        if self.points is not None:
+            self._pending.extend(self.points.take(MAX_BATCH_POINTS))
 
     def _append_record(self, record: SpoolRecord) -> None:
+        """Keep a batch taken over from a dead process, in this process's spool first."""
         if self._spool is None:
             self._spool = Spool(self.spool_dir, self.store.url)
         self._spool.append(record)
         self._pending.append(record)
+
+    def _sent(self) -> None:
+        """The first pending batch is in the store (or was dropped for good)."""
+        record = self._pending.pop(0)
+        if record.source is not None and self.points is not None:
+            self.points.committed(*record.source)
 
     def _commit(self) -> None:
         if self.outbox and not self.outbox.drain(self.context):
@@ -266,7 +267,7 @@ class MetricWriter:
 
                 if isinstance(exc, NotFoundError):
                     log.warning("run %s was deleted; dropping %d points", record.run_id, record.points)
-                    self._pending.pop(0)
+                    self._sent()
                     continue
                 if isinstance(exc, InvalidInputError):
                     # the store will never take this batch: retrying it would hold up every later one
@@ -278,11 +279,11 @@ class MetricWriter:
                         ", ".join(keys[:10]),
                         exc,
                     )
-                    self._pending.pop(0)
+                    self._sent()
                     continue
                 self._failed("metrics", f"they are safe in {self.spool_dir}", exc)
                 return
-            self._pending.pop(0)
+            self._sent()
         self._failures = 0
         self._last_commit = time.monotonic()
         if self._spool is not None:

@@ -139,6 +139,7 @@ def serve_ui(
                 f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port"
             ) from None
     client = Client(tracking_uri, artifact_uri)
+    client._context.writer.watch()  # dead training processes' points and runs, within a second
     app = create_ui_app(client.store, client._context.artifacts, host=host, port=port)
     import uvicorn
 
