@@ -13,7 +13,9 @@ from keel.clock import now_ms
 from keel.entities import Comment, ModelVersion, RegisteredModel
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
 from keel.store import schema as t
+from keel.store.like import LikePattern, LikePatternError, parse_like
 from keel.store.sql_base import SqlBase, current_user, insert_tags
+from keel.store.sql_search import like_clause
 
 __all__ = ["RegistryMixin"]
 
@@ -71,7 +73,7 @@ class RegistryMixin(SqlBase):
         if project is not None:
             clause = sa.and_(clause, t.projects.c.name == project)
         if name_like:
-            clause = sa.and_(clause, t.registered_models.c.name.like(name_like))
+            clause = sa.and_(clause, like_clause(t.registered_models.c.name, _like_pattern(name_like)))
         return self._models(clause)
 
     def _models(self, clause: Any) -> list[RegisteredModel]:
@@ -195,7 +197,7 @@ class RegistryMixin(SqlBase):
             mid = self._model_id(c, name, project)
             query = sa.select(mv, r.c.run_id).outerjoin(r, r.c.pk == mv.c.run_pk).where(mv.c.model_id == mid)
             if version is not None:
-                query = query.where(mv.c.version == int(version))
+                query = query.where(mv.c.version == limits.check_id(version, "model version"))
             rows = c.execute(query.order_by(mv.c.version)).mappings().all()
             ids = [row["id"] for row in rows]
             tag_rows = (
@@ -294,7 +296,12 @@ class RegistryMixin(SqlBase):
                 self._run_pk(c, target_id)  # raises NotFoundError for an unknown run
         else:
             name, _, version = target_id.rpartition("/")
-            self.get_model_version(name, int(version))
+            if not name or not version.isascii() or not version.isdigit():
+                raise InvalidInputError(
+                    f"a model_version comment's target_id is 'MODEL/VERSION', such as 'iris/3', "
+                    f"not {target_id[:80]!r}"
+                )
+            self.get_model_version(name, limits.check_id(version, "model version"))
         stamp = now_ms()
         author = author or current_user()
         with self._write() as c:
@@ -318,3 +325,11 @@ class RegistryMixin(SqlBase):
                 .order_by(cm.c.id)
             ).all()
         return [Comment(*row) for row in rows]
+
+
+def _like_pattern(text: str) -> LikePattern:
+    """``text`` as a LIKE pattern; one ending in a lone backslash is the caller's mistake."""
+    try:
+        return parse_like(text)
+    except LikePatternError as exc:
+        raise InvalidInputError(f"name_like: {exc}") from None
