@@ -77,7 +77,7 @@ def parse_like(text: str) -> LikePattern:
         if char == ESCAPE:
             if index + 1 == len(text):
                 raise LikePatternError(
-                    f"the LIKE pattern {text!r} ends with the escape character '\\'; "
+                    "the LIKE pattern ends with the escape character '\\'; "
                     "write '\\\\' for a literal backslash"
                 )
             current.append(text[index + 1])
