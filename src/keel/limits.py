@@ -11,6 +11,7 @@ from keel.errors import InvalidInputError, LimitExceededError
 __all__ = [
     "MAX_COMMENT_LENGTH",
     "MAX_FILTER_DEPTH",
+    "MAX_FILTER_LENGTH",
     "MAX_FILTER_TERMS",
     "MAX_FILTER_VALUES",
     "MAX_GRAPH_NODES",
@@ -49,6 +50,8 @@ MAX_FILTER_TERMS = 50
 MAX_FILTER_VALUES = 10_000
 #: parentheses nested in one filter
 MAX_FILTER_DEPTH = 32
+#: characters of one filter (room for the longest IN lists; tokenized before it is parsed)
+MAX_FILTER_LENGTH = 1_000_000
 #: characters of one LIKE/ILIKE pattern (ample for names; keeps a match in Python short)
 MAX_LIKE_PATTERN_LENGTH = 1_000
 

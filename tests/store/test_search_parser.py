@@ -397,6 +397,14 @@ def test_in_list_values_limit() -> None:
         parse_filter(f"tags.t IN ({values})")
 
 
+def test_filter_length_limit() -> None:
+    from keel.errors import LimitExceededError
+    from keel.limits import MAX_FILTER_LENGTH
+
+    with pytest.raises(LimitExceededError, match="MAX_FILTER_LENGTH"):
+        parse_filter("metrics.a > 1" + " " * MAX_FILTER_LENGTH)
+
+
 def test_like_pattern_ending_in_the_escape_points_at_the_pattern() -> None:
     text = "tags.a ILIKE '%\\'"
     with pytest.raises(FilterSyntaxError, match="ends with the escape character") as caught:

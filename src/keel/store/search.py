@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keel.errors import FilterSyntaxError, LimitExceededError
-from keel.limits import MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_FILTER_VALUES
+from keel.limits import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, MAX_FILTER_VALUES
 from keel.store.like import LikePatternError, parse_like
 
 __all__ = [
@@ -436,6 +436,14 @@ def parse_filter(text: str | None, dialect: Dialect = RUNS) -> Node | None:
     :class:`~keel.errors.LimitExceededError` for a filter over one of the limits."""
     if text is None or not text.strip():
         return None
+    if len(text) > MAX_FILTER_LENGTH:
+        raise LimitExceededError(
+            f"the filter is {len(text):,} characters; the limit is {MAX_FILTER_LENGTH:,} "
+            "(keel.limits.MAX_FILTER_LENGTH)",
+            limit=MAX_FILTER_LENGTH,
+            actual=len(text),
+            what="filter length",
+        )
     return _Parser(text, dialect).parse()
 
 
