@@ -108,8 +108,7 @@ def _find(segment: Segment, text: str, start: int, stop: int) -> int:
     if size == 0:
         return start
     if None not in segment:  # a plain substring: str.find, in C
-        found = text.find("".join(segment), start, stop)  # type: ignore[arg-type]
-        return found
+        return text.find("".join(segment), start, stop)  # type: ignore[arg-type]
     # Shift-And: bit i of ``state`` says segment[: i + 1] ends at the current character
     wildcard = 0
     masks: dict[str, int] = {}
