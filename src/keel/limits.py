@@ -10,10 +10,22 @@ from keel.errors import InvalidInputError, LimitExceededError
 
 __all__ = [
     "MAX_COMMENT_LENGTH",
+    "MAX_FILTER_DEPTH",
+    "MAX_FILTER_LENGTH",
+    "MAX_FILTER_TERMS",
+    "MAX_FILTER_VALUES",
+    "MAX_GRAPH_NODES",
+    "MAX_ID",
     "MAX_KEY_LENGTH",
+    "MAX_LIKE_PATTERN_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_PAGE_OFFSET",
+    "MAX_PARAMS_PER_REQUEST",
     "MAX_PARAM_VALUE_LENGTH",
+    "MAX_TAGS_PER_REQUEST",
     "MAX_TAG_VALUE_LENGTH",
+    "check_count",
+    "check_id",
     "check_key",
     "check_param_value",
     "check_tag_value",
@@ -29,8 +41,72 @@ MAX_PARAM_VALUE_LENGTH = 65_536
 MAX_TAG_VALUE_LENGTH = 65_536
 MAX_COMMENT_LENGTH = 65_536
 
+# Search filters (keel.store.search). A filter is compiled to one SQL statement: SQLite refuses
+# expression trees deeper than 1,000 and statements with more than 32,766 bound values, PostgreSQL
+# more than 65,535 bound values, and PostgreSQL's planner takes time that grows steeply with the
+# number of AND-ed conditions (measured: 64 take 0.5 s, 100 take 3 s, 150 take 14 s); a deep filter
+# also recurses in the parser. These limits keep every accepted filter well inside all of that, and
+# a filter over one is answered as the caller's error. Long lists of alternatives go in ``IN (...)``.
+#: comparisons in one filter (``a = 1 or b = 2`` holds two)
+MAX_FILTER_TERMS = 50
+#: values of all the ``IN (...)`` lists of one filter together
+MAX_FILTER_VALUES = 10_000
+#: parentheses nested in one filter
+MAX_FILTER_DEPTH = 32
+#: characters of one filter (room for the longest IN lists; tokenized before it is parsed)
+MAX_FILTER_LENGTH = 1_000_000
+#: characters of one LIKE/ILIKE pattern (ample for names; keeps a match in Python short)
+MAX_LIKE_PATTERN_LENGTH = 1_000
+
+# One request to a keel server: its params or tags are looked up in one statement, and PostgreSQL
+# takes at most 65,535 bound values; keel's RestStore sends larger dicts in several requests.
+#: params one request may log (native API and MLflow's log-batch)
+MAX_PARAMS_PER_REQUEST = 1_000
+#: tags one request may set (native API and MLflow's log-batch)
+MAX_TAGS_PER_REQUEST = 1_000
+
+#: nodes of one pipeline graph, and step records of one request (each is drawn and looked up)
+MAX_GRAPH_NODES = 10_000
+
+#: experiment, pipeline-run and model-version ids are SQL INTEGER keys (32-bit in PostgreSQL)
+MAX_ID = 2**31 - 1
+#: the offset a page token may carry (the server only writes offsets of rows it has)
+MAX_PAGE_OFFSET = 2**31 - 1
+
 # MLflow's key alphabet, so keys move between the two unchanged
 _KEY = re.compile(r"[\w.\- :/]+")
+
+
+def check_count(count: int, limit: int, what: str, name: str) -> None:
+    """Refuse ``count`` things over ``limit``; ``name`` is the limit's name in this module."""
+    if count > limit:
+        raise LimitExceededError(
+            f"one request carries {count:,} {what}; the limit is {limit:,} per request "
+            f"(keel.limits.{name}). Send them in several requests.",
+            limit=limit,
+            actual=count,
+            what=what,
+        )
+
+
+def check_id(value: object, what: str = "experiment id") -> int:
+    """``value`` (an int or its decimal text) as an id; a whole number beyond :data:`MAX_ID` is
+    refused naming the limit, so it never reaches the database (which would fail on it)."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be a whole number, not a boolean")
+    try:
+        number: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what} {value!r} is not a whole number") from None
+    if not -MAX_ID <= number <= MAX_ID:
+        raise LimitExceededError(
+            f"{what} {str(value)[:40]!r} is out of range: ids are whole numbers up to {MAX_ID:,} "
+            "(keel.limits.MAX_ID)",
+            limit=MAX_ID,
+            actual=abs(number),
+            what=what,
+        )
+    return number
 
 
 def check_key(key: str, what: str = "key") -> str:

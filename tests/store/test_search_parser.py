@@ -362,3 +362,70 @@ def test_order_by_unknown_attribute() -> None:
 def test_order_by_empty_clause() -> None:
     with pytest.raises(FilterSyntaxError, match="a key such as metrics.acc was expected"):
         parse_order_by([""])
+
+
+# -- limits -----------------------------------------------------------------------------------
+
+
+def test_term_limit() -> None:
+    from keel.errors import LimitExceededError
+    from keel.limits import MAX_FILTER_TERMS
+
+    at_limit = " or ".join(f"params.p = '{i}'" for i in range(MAX_FILTER_TERMS))
+    assert isinstance(parse_filter(at_limit), Or)
+    with pytest.raises(LimitExceededError, match="MAX_FILTER_TERMS") as caught:
+        parse_filter(" or ".join(f"params.p = '{i}'" for i in range(5_000)))
+    assert caught.value.limit == MAX_FILTER_TERMS
+
+
+def test_depth_limit_is_an_error_not_a_recursion_error() -> None:
+    from keel.errors import LimitExceededError
+    from keel.limits import MAX_FILTER_DEPTH
+
+    nested = "(" * MAX_FILTER_DEPTH + "metrics.a > 1" + ")" * MAX_FILTER_DEPTH
+    assert parse_filter(nested) == metric("a", ">", 1.0)
+    with pytest.raises(LimitExceededError, match="MAX_FILTER_DEPTH"):
+        parse_filter("(" * 500 + "metrics.a > 1" + ")" * 500)
+
+
+def test_in_list_values_limit() -> None:
+    from keel.errors import LimitExceededError
+    from keel.limits import MAX_FILTER_VALUES
+
+    values = ", ".join(f"'{i}'" for i in range(MAX_FILTER_VALUES + 1))
+    with pytest.raises(LimitExceededError, match="MAX_FILTER_VALUES"):
+        parse_filter(f"tags.t IN ({values})")
+
+
+def test_filter_length_limit() -> None:
+    from keel.errors import LimitExceededError
+    from keel.limits import MAX_FILTER_LENGTH
+
+    with pytest.raises(LimitExceededError, match="MAX_FILTER_LENGTH"):
+        parse_filter("metrics.a > 1" + " " * MAX_FILTER_LENGTH)
+
+
+def test_like_pattern_ending_in_the_escape_points_at_the_pattern() -> None:
+    text = "tags.a ILIKE '%\\'"
+    with pytest.raises(FilterSyntaxError, match="ends with the escape character") as caught:
+        parse_filter(text)
+    assert caught.value.position == text.index("'")
+
+
+# -- MLflow's dialect -------------------------------------------------------------------------
+
+
+def test_mlflow_dialect_names_its_attributes_and_tags() -> None:
+    from keel.store.search import Dialect
+
+    dialect = Dialect.mlflow(["name", "creation_time"])
+    assert parse_filter("name LIKE 'iris%' AND tags.team = 'v'", dialect) == And(
+        (attribute("name", "LIKE", "iris%"), Comparison("tags", "team", "=", "v"))
+    )
+    assert parse_filter("creation_time > 5", dialect) == attribute("creation_time", ">", 5.0)
+    with pytest.raises(FilterSyntaxError, match="filter on name, creation_time or tags.KEY"):
+        parse_filter("status = 'x'", dialect)
+    with pytest.raises(FilterSyntaxError, match="use attributes., tags."):
+        parse_filter("metrics.a > 1", dialect)
+    with pytest.raises(FilterSyntaxError, match="expected 'and' or the end"):
+        parse_filter("name = 'a' OR name = 'b'", dialect)

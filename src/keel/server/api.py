@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from keel import limits
 from keel.artifacts.names import check_artifact_name
 from keel.entities import StepRun
 from keel.errors import InvalidInputError, LimitExceededError, NotFoundError
@@ -203,12 +204,14 @@ class TagsIn(Body):
 
 @router.post("/runs/{run_id}/params", dependencies=[require("write", RUN)], tags=["runs"])
 def log_params(run_id: str, body: ParamsIn, request: Request) -> Json:
+    limits.check_count(len(body.params), limits.MAX_PARAMS_PER_REQUEST, "params", "MAX_PARAMS_PER_REQUEST")
     get_store(request).log_params(run_id, body.params)
     return {}
 
 
 @router.post("/runs/{run_id}/tags", dependencies=[require("write", RUN)], tags=["runs"])
 def set_tags(run_id: str, body: TagsIn, request: Request) -> Json:
+    limits.check_count(len(body.tags), limits.MAX_TAGS_PER_REQUEST, "tags", "MAX_TAGS_PER_REQUEST")
     get_store(request).set_tags(run_id, body.tags)
     return {}
 
@@ -622,16 +625,56 @@ def _pipeline_project(request: Request) -> str | None:
 PIPELINE = _pipeline_project
 
 
+class GraphNodeIn(Body):
+    id: str = Field(min_length=1, max_length=256)
+    step: str | None = Field(None, max_length=256)
+    upstream: list[Annotated[str, Field(max_length=256)]] = Field([], max_length=limits.MAX_GRAPH_NODES)
+
+
+class GraphIn(Body):
+    """A pipeline's graph as ``keel.pipelines.tracking.graph_document`` writes it. Checked here so
+    that every stored graph can be drawn: each upstream id names a node, and there is no cycle."""
+
+    name: str = Field("pipeline", max_length=256)
+    entry: str | None = Field(None, max_length=1024)
+    nodes: list[GraphNodeIn] = Field([], max_length=limits.MAX_GRAPH_NODES)
+
+    @model_validator(mode="after")
+    def _drawable(self) -> GraphIn:
+        ids = {node.id for node in self.nodes}
+        if len(ids) != len(self.nodes):
+            raise ValueError("two graph nodes share an id; each node needs its own")
+        for node in self.nodes:
+            missing = [parent for parent in node.upstream if parent not in ids]
+            if missing:
+                raise ValueError(f"node {node.id!r} reads from {missing[0]!r}, not a node of the graph")
+        waiting = {node.id: len(set(node.upstream)) for node in self.nodes}
+        children: dict[str, list[str]] = {node.id: [] for node in self.nodes}
+        for node in self.nodes:
+            for parent in set(node.upstream):
+                children[parent].append(node.id)
+        ready = [node_id for node_id, count in waiting.items() if count == 0]
+        while ready:  # Kahn's algorithm: a node left waiting is on a cycle
+            for child in children[ready.pop()]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    ready.append(child)
+        looped = sorted(node_id for node_id, count in waiting.items() if count > 0)
+        if looped:
+            raise ValueError(f"the graph has a cycle through {looped[0]!r}; a pipeline graph is acyclic")
+        return self
+
+
 class PipelineRunIn(Body):
     run_id: str = Field(max_length=32)
     pipeline: str = Field(max_length=256)
     params: dict[str, Any]
-    graph: dict[str, Any]
-    resumed_from: int | None = Field(None, ge=0, lt=2**63)
+    graph: GraphIn
+    resumed_from: int | None = Field(None, ge=0, le=limits.MAX_ID)
 
 
 class StepsIn(Body):
-    steps: list[dict[str, Any]] = Field(max_length=100_000)
+    steps: list[dict[str, Any]] = Field(max_length=limits.MAX_GRAPH_NODES)
 
 
 class StatusIn(Body):
@@ -645,7 +688,11 @@ class CacheKeysIn(Body):
 @router.post("/pipeline-runs", dependencies=[require("write", RUN)], tags=["pipelines"])
 def create_pipeline_run(body: PipelineRunIn, request: Request) -> Json:
     new_id = get_store(request).create_pipeline_run(
-        body.run_id, body.pipeline, params=body.params, graph=body.graph, resumed_from=body.resumed_from
+        body.run_id,
+        body.pipeline,
+        params=body.params,
+        graph=body.graph.model_dump(),
+        resumed_from=body.resumed_from,
     )
     return {"pipeline_run_id": new_id}
 

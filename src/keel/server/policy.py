@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 
 from keel.errors import NotFoundError
+from keel.limits import MAX_ID
 from keel.server.auth import AuthStore, Principal, scope_rank
 from keel.store import schema as t
 
@@ -176,7 +177,7 @@ class ProjectLookup:
                 eid = int(experiment_id)
             except (TypeError, ValueError):
                 return None
-            if not -(2**63) <= eid < 2**63:
+            if not -MAX_ID <= eid <= MAX_ID:  # no such experiment; PostgreSQL would fail on it
                 return None
             query = (
                 sa.select(t.projects.c.name)

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from keel import entities as e
-from keel import errors
+from keel import errors, limits
 from keel.hashing import check_sha256
 from keel.ids import new_id
 from keel.store.metrics import Chunk
@@ -318,14 +318,14 @@ class RestStore:
         return list(self._json("POST", "/runs/mark-crashed"))
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        if params:
-            body = {"params": {str(k): v if isinstance(v, str) else str(v) for k, v in params.items()}}
-            self.request("POST", f"/runs/{self._q(run_id)}/params", body=body)
+        # the server takes MAX_PARAMS_PER_REQUEST a request; params are immutable, so a
+        # repeated part (after a retry) changes nothing
+        for part in _parts(params, limits.MAX_PARAMS_PER_REQUEST):
+            self.request("POST", f"/runs/{self._q(run_id)}/params", body={"params": part})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        if tags:
-            body = {"tags": {str(k): v if isinstance(v, str) else str(v) for k, v in tags.items()}}
-            self.request("POST", f"/runs/{self._q(run_id)}/tags", body=body)
+        for part in _parts(tags, limits.MAX_TAGS_PER_REQUEST):
+            self.request("POST", f"/runs/{self._q(run_id)}/tags", body={"tags": part})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.request("DELETE", f"/runs/{self._q(run_id)}/tags", params={"key": key})
@@ -623,3 +623,9 @@ class RestStore:
         if not cache_keys:
             return {}
         return dict(self._json("POST", "/step-cache/lookup", body={"cache_keys": list(cache_keys)}))
+
+
+def _parts(values: Mapping[str, Any], size: int) -> list[dict[str, str]]:
+    """``values`` as text, in dicts of at most ``size`` entries (none for an empty mapping)."""
+    items = [(str(k), v if isinstance(v, str) else str(v)) for k, v in values.items()]
+    return [dict(items[start : start + size]) for start in range(0, len(items), size)]

@@ -22,18 +22,38 @@ Examples::
     attributes.status IN ('FINISHED', 'FAILED') and metrics.`val loss` < 0.2
     (params.model = 'rf' or params.model = 'gbm') and run_name LIKE 'sweep-%'
 
-This module only parses; ``keel.store.sql`` compiles the tree to SQL.
+This module only parses; ``keel.store.sql_search`` compiles the tree to SQL, and the MLflow API
+evaluates it in Python over short lists (``keel.server.mlflow._filters``). MLflow's smaller filter
+language for experiments, models and versions is a :class:`Dialect` of this one (conditions joined
+by ``AND`` on attributes and tags), so both share one tokenizer, one meaning of ``LIKE``
+(:mod:`keel.store.like`), one set of limits and one kind of error: a filter over
+:data:`~keel.limits.MAX_FILTER_TERMS` comparisons, :data:`~keel.limits.MAX_FILTER_VALUES` listed
+values or :data:`~keel.limits.MAX_FILTER_DEPTH` nested parentheses raises
+:class:`~keel.errors.LimitExceededError`, before anything recurses or reaches a database.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from keel.errors import FilterSyntaxError
+from keel.errors import FilterSyntaxError, LimitExceededError
+from keel.limits import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, MAX_FILTER_VALUES
+from keel.store.like import LikePatternError, parse_like
 
-__all__ = ["ATTRIBUTES", "And", "Comparison", "Or", "OrderBy", "parse_filter", "parse_order_by"]
+__all__ = [
+    "ATTRIBUTES",
+    "RUNS",
+    "And",
+    "Comparison",
+    "Dialect",
+    "Or",
+    "OrderBy",
+    "parse_filter",
+    "parse_order_by",
+]
 
 ENTITY_ALIASES = {
     "metric": "metrics",
@@ -76,6 +96,46 @@ DATASET_FIELDS = {
     "fingerprint": "fingerprint",
     "context": "context",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """What a filter may name: the entity prefixes, the attributes (name -> (canonical name, kind),
+    kind "str", "num" or "any" for values compared loosely, as MLflow's in-memory searches do),
+    the kind of each other entity's values, and whether ``or`` and parentheses are allowed."""
+
+    entities: Mapping[str, str]
+    attributes: Mapping[str, tuple[str, str]]
+    kinds: Mapping[str, str]
+    connectives: bool
+    #: how an unknown attribute's error message continues, naming what is known
+    known: str
+
+    @classmethod
+    def mlflow(cls, attributes: Sequence[str]) -> Dialect:
+        """MLflow's language for experiments, registered models, versions and logged models:
+        ``[attributes.|tags.]key OP value`` joined by ``AND``; ``attributes`` names the keys."""
+        return cls(
+            entities={"attribute": "attributes", "attributes": "attributes", "tag": "tags", "tags": "tags"},
+            attributes={name: (name, "any") for name in attributes},
+            kinds={"tags": "any"},
+            connectives=False,
+            known=f"filter on {', '.join(attributes)} or tags.KEY",
+        )
+
+
+#: keel's run-search language
+RUNS = Dialect(
+    entities=ENTITY_ALIASES,
+    attributes=ATTRIBUTES,
+    kinds={"metrics": "num", "params": "str", "tags": "str", "datasets": "str"},
+    connectives=True,
+    known=(
+        "known: "
+        + ", ".join(sorted({v[0] for v in ATTRIBUTES.values()}))
+        + " (or prefix metrics., params., tags., datasets.)"
+    ),
+)
 
 _OPS = {
     "=",
@@ -156,10 +216,14 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, dialect: Dialect = RUNS):
         self.text = text
+        self.dialect = dialect
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0  # parentheses open now
+        self.terms = 0  # comparisons so far
+        self.values = 0  # IN-list values so far
 
     # -- helpers -----------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> _Token | None:
@@ -189,18 +253,29 @@ class _Parser:
         token = self.peek()
         return token is not None and token.kind == "word" and token.text.upper() in words
 
+    def count(self, what: str, actual: int, limit: int, name: str) -> None:
+        if actual > limit:
+            raise LimitExceededError(
+                f"the filter holds more than {limit:,} {what}; the limit is {limit:,} "
+                f"(keel.limits.{name}). Narrow the search, or split it into several searches.",
+                limit=limit,
+                actual=actual,
+                what=f"filter {what}",
+            )
+
     # -- grammar -----------------------------------------------------------------------------
     def parse(self) -> Node | None:
         if not self.tokens:
             return None
         node = self.disjunction()
         if self.peek() is not None:
-            raise self.fail("expected 'and', 'or' or the end of the filter", self.peek())
+            expected = "'and', 'or'" if self.dialect.connectives else "'and'"
+            raise self.fail(f"expected {expected} or the end of the filter", self.peek())
         return node
 
     def disjunction(self) -> Node:
         parts = [self.conjunction()]
-        while self.keyword("OR"):
+        while self.keyword("OR") and self.dialect.connectives:
             self.index += 1
             parts.append(self.conjunction())
         return parts[0] if len(parts) == 1 else Or(tuple(parts))
@@ -214,12 +289,15 @@ class _Parser:
 
     def atom(self) -> Node:
         token = self.peek()
-        if token is not None and token.text == "(":
+        if token is not None and token.text == "(" and self.dialect.connectives:
+            self.depth += 1
+            self.count("levels of nested parentheses", self.depth, MAX_FILTER_DEPTH, "MAX_FILTER_DEPTH")
             self.index += 1
             node = self.disjunction()
             closing = self.next("')'")
             if closing.text != ")":
                 raise self.fail("expected ')'", closing)
+            self.depth -= 1
             return node
         return self.comparison()
 
@@ -228,14 +306,12 @@ class _Parser:
         if first.kind == "backtick" or first.kind == "string" and first.text[0] == '"':
             return "attributes", first.text[1:-1]
         if first.kind != "word":
-            raise self.fail("expected a key such as metrics.acc, params.lr or tags.team", first)
+            raise self.fail(f"expected a key such as {self._example()}", first)
         after = self.peek()
-        entity = ENTITY_ALIASES.get(first.text.lower())
+        entity = self.dialect.entities.get(first.text.lower())
         if entity is None and after is not None and after.text == ".":
-            raise self.fail(
-                f"unknown prefix {first.text!r}; use metrics., params., tags., attributes. or datasets.",
-                first,
-            )
+            prefixes = ", ".join(f"{e}." for e in dict.fromkeys(self.dialect.entities.values()))
+            raise self.fail(f"unknown prefix {first.text!r}; use {prefixes}", first)
         if entity is not None and after is not None and after.text == ".":
             self.index += 1
             key_token = self.next("a key after the dot")
@@ -252,6 +328,9 @@ class _Parser:
             return entity, key
         return "attributes", first.text
 
+    def _example(self) -> str:
+        return "metrics.acc, params.lr or tags.team" if self.dialect is RUNS else "name or tags.team"
+
     def value(self) -> Any:
         token = self.next("a value")
         if token.kind == "number":
@@ -263,6 +342,8 @@ class _Parser:
 
     def comparison(self) -> Comparison:
         start = self.peek()
+        self.terms += 1
+        self.count("comparisons", self.terms, MAX_FILTER_TERMS, "MAX_FILTER_TERMS")
         entity, key = self.identifier()
         op_token = self.next("an operator such as =, >, LIKE or IN")
         if op_token.kind == "op":
@@ -293,6 +374,8 @@ class _Parser:
             while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
                 self.index += 1
                 items.append(self.value())
+                self.count("IN-list values", self.values + len(items), MAX_FILTER_VALUES, "MAX_FILTER_VALUES")
+            self.values += len(items)
             closing = self.next("')'")
             if closing.text != ")":
                 raise self.fail("expected ',' or ')'", closing)
@@ -300,21 +383,23 @@ class _Parser:
         elif op in {"IS NULL", "IS NOT NULL"}:
             value = None
         else:
+            value_token = self.peek()
             value = self.value()
+            if op in {"LIKE", "ILIKE"} and isinstance(value, str):
+                try:
+                    parse_like(value)
+                except LikePatternError as exc:
+                    raise self.fail(str(exc), value_token) from None
         return _checked(Comparison(entity, key, op, value), self, start)
 
 
 def _checked(node: Comparison, parser: _Parser, token: _Token | None) -> Comparison:
     entity, op, value = node.entity, node.op, node.value
+    dialect = parser.dialect
     if entity == "attributes":
-        if node.key not in ATTRIBUTES:
-            known = ", ".join(sorted({v[0] for v in ATTRIBUTES.values()}))
-            raise parser.fail(
-                f"unknown attribute {node.key!r}; known: {known} "
-                "(or prefix metrics., params., tags., datasets.)",
-                token,
-            )
-        canonical, kind = ATTRIBUTES[node.key]
+        if node.key not in dialect.attributes:
+            raise parser.fail(f"unknown attribute {node.key!r}; {dialect.known}", token)
+        canonical, kind = dialect.attributes[node.key]
         node = Comparison(entity, canonical, op, value)
     elif entity == "datasets":
         if node.key not in DATASET_FIELDS:
@@ -324,7 +409,7 @@ def _checked(node: Comparison, parser: _Parser, token: _Token | None) -> Compari
         node = Comparison(entity, DATASET_FIELDS[node.key], op, value)
         kind = "str"
     else:
-        kind = "num" if entity == "metrics" else "str"
+        kind = dialect.kinds[entity]
 
     values = value if isinstance(value, tuple) else (value,)
     if op in {"LIKE", "ILIKE"} and (kind == "num" or not isinstance(value, str)):
@@ -345,11 +430,21 @@ def _checked(node: Comparison, parser: _Parser, token: _Token | None) -> Compari
     return node
 
 
-def parse_filter(text: str | None) -> Node | None:
-    """Parse a filter string into a tree; ``None`` for an empty filter."""
+def parse_filter(text: str | None, dialect: Dialect = RUNS) -> Node | None:
+    """Parse a filter string into a tree; ``None`` for an empty filter. Raises
+    :class:`~keel.errors.FilterSyntaxError` pointing at the problem, or
+    :class:`~keel.errors.LimitExceededError` for a filter over one of the limits."""
     if text is None or not text.strip():
         return None
-    return _Parser(text).parse()
+    if len(text) > MAX_FILTER_LENGTH:
+        raise LimitExceededError(
+            f"the filter is {len(text):,} characters; the limit is {MAX_FILTER_LENGTH:,} "
+            "(keel.limits.MAX_FILTER_LENGTH)",
+            limit=MAX_FILTER_LENGTH,
+            actual=len(text),
+            what="filter length",
+        )
+    return _Parser(text, dialect).parse()
 
 
 def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[OrderBy]:

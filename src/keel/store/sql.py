@@ -102,7 +102,7 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
             eid = int(experiment_id)
         except (TypeError, ValueError):
             raise NotFoundError(f"no experiment with id {experiment_id!r}") from None
-        found = self._experiments(t.experiments.c.id == eid)
+        found = self._experiments(t.experiments.c.id == int_id(eid))
         if not found:
             raise NotFoundError(f"no experiment with id {experiment_id!r}")
         return found[0]

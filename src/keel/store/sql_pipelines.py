@@ -13,6 +13,7 @@ from keel.clock import now_ms
 from keel.entities import PipelineRun, StepRun, StepUse
 from keel.errors import InvalidInputError, NotFoundError
 from keel.hashing import check_sha256
+from keel.limits import check_id
 from keel.store import schema as t
 from keel.store.sql_base import SqlBase
 
@@ -166,7 +167,7 @@ class PipelineMixin(SqlBase):
             return [_step(row) for row in rows]
 
     def get_pipeline_run(self, pipeline_run_id: int) -> PipelineRun:
-        found = self._pipeline_runs(t.pipeline_runs.c.id == int(pipeline_run_id), 1)
+        found = self._pipeline_runs(t.pipeline_runs.c.id == check_id(pipeline_run_id, "pipeline run id"), 1)
         if not found:
             raise NotFoundError(f"no pipeline run {pipeline_run_id}; `keel pipeline list` shows them")
         return found[0]

@@ -14,7 +14,9 @@ from keel.entities import Comment, ModelVersion, RegisteredModel
 from keel.errors import ConflictError, InvalidInputError, NotFoundError
 from keel.naming import check_stored_name
 from keel.store import schema as t
+from keel.store.like import LikePattern, LikePatternError, parse_like
 from keel.store.sql_base import SqlBase, current_user, insert_tags
+from keel.store.sql_search import like_clause
 
 __all__ = ["RegistryMixin"]
 
@@ -76,7 +78,7 @@ class RegistryMixin(SqlBase):
         if project is not None:
             clause = sa.and_(clause, t.projects.c.name == project)
         if name_like:
-            clause = sa.and_(clause, t.registered_models.c.name.like(name_like))
+            clause = sa.and_(clause, like_clause(t.registered_models.c.name, _like_pattern(name_like)))
         return self._models(clause)
 
     def _models(self, clause: Any) -> list[RegisteredModel]:
@@ -257,7 +259,7 @@ class RegistryMixin(SqlBase):
             mid = self._model_id(c, name, project)
             query = sa.select(mv, r.c.run_id).outerjoin(r, r.c.pk == mv.c.run_pk).where(mv.c.model_id == mid)
             if version is not None:
-                query = query.where(mv.c.version == int(version))
+                query = query.where(mv.c.version == limits.check_id(version, "model version"))
             rows = c.execute(query.order_by(mv.c.version)).mappings().all()
             ids = [row["id"] for row in rows]
             tag_rows = (
@@ -431,12 +433,16 @@ class RegistryMixin(SqlBase):
         if target_type != "model_version":
             raise InvalidInputError("comments attach to a 'run' or a 'model_version'")
         name, _, version = target_id.rpartition("/")
-        if not name or not version.isdigit():
-            raise InvalidInputError(f"a model version comment targets 'NAME/VERSION', not {target_id!r}")
-        self.get_model_version(name, int(version), project=project)  # NotFoundError when missing
+        if not name or not version.isascii() or not version.isdigit():
+            raise InvalidInputError(
+                f"a model_version comment's target_id is 'MODEL/VERSION', such as 'iris/3', "
+                f"not {target_id[:80]!r}"
+            )
+        number = limits.check_id(version, "model version")
+        self.get_model_version(name, number, project=project)  # NotFoundError when missing
         with self._read() as c:
             mid = self._model_id(c, name, project)
-        key = f"#{mid}:{int(version)}"
+        key = f"#{mid}:{number}"
         return (key, target_id) if project == "default" else (key,)
 
     def add_comment(
@@ -491,3 +497,11 @@ class RegistryMixin(SqlBase):
                 .order_by(cm.c.id)
             ).all()
         return [Comment(row[0], row[1], target_id, *row[3:]) for row in rows]
+
+
+def _like_pattern(text: str) -> LikePattern:
+    """``text`` as a LIKE pattern; one ending in a lone backslash is the caller's mistake."""
+    try:
+        return parse_like(text)
+    except LikePatternError as exc:
+        raise InvalidInputError(f"name_like: {exc}") from None

@@ -7,12 +7,15 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
-from keel.errors import InvalidInputError
+from keel import limits
+from keel.errors import InvalidInputError, LimitExceededError
 from keel.store import schema as t
+from keel.store.like import ESCAPE, LikePattern, parse_like
 from keel.store.search import And, Comparison, Node, Or, OrderBy
 
-__all__ = ["compile_filter", "decode_token", "encode_token", "int_id", "order_column"]
+__all__ = ["compile_filter", "decode_token", "encode_token", "int_id", "like_clause", "order_column"]
 
 # -- search compilation ------------------------------------------------------------------------
 
@@ -53,10 +56,8 @@ def _apply(column: Any, op: str, value: Any) -> Any:
         return column > value
     if op == ">=":
         return column >= value
-    if op == "LIKE":
-        return column.like(value)
-    if op == "ILIKE":
-        return sa.func.lower(column).like(sa.func.lower(value))
+    if op in {"LIKE", "ILIKE"}:
+        return like_clause(column, parse_like(value), ignore_case=op == "ILIKE")
     if op == "IN":
         return column.in_(list(value))
     if op == "NOT IN":
@@ -101,6 +102,38 @@ def _comparison(node: Comparison) -> Any:
     return r.c.pk.in_(exists.where(_apply(table.c.value, node.op, node.value)))
 
 
+def like_clause(column: Any, pattern: LikePattern, *, ignore_case: bool = False) -> Any:
+    """SQL for ``column LIKE pattern`` (``ILIKE`` when ``ignore_case``) that means the same in
+    SQLite and PostgreSQL: case-sensitive ``LIKE`` (as ``GLOB`` in SQLite) and a backslash escape."""
+    if ignore_case:
+        return sa.func.lower(column).like(sa.func.lower(sa.literal(pattern.text)), escape=ESCAPE)
+    return _CaseSensitiveLike(column, pattern)
+
+
+class _CaseSensitiveLike(sa.sql.expression.ColumnElement[bool]):
+    """``column LIKE :pattern ESCAPE '\\'``, or ``column GLOB :glob`` on SQLite (whose LIKE
+    ignores ASCII case)."""
+
+    inherit_cache = False
+    type = sa.Boolean()
+
+    def __init__(self, column: Any, pattern: LikePattern):
+        self.column = column
+        self.pattern = pattern
+
+
+@compiles(_CaseSensitiveLike)
+def _compile_like(element: _CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
+    clause = element.column.like(element.pattern.text, escape=ESCAPE)
+    return str(compiler.process(clause, **kw))
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _compile_glob(element: _CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
+    clause = element.column.op("GLOB")(sa.literal(element.pattern.glob))
+    return str(compiler.process(clause, **kw))
+
+
 def order_column(query: Any, order: OrderBy, index: int) -> tuple[Any, Any]:
     r = t.runs
     if order.entity == "attributes":
@@ -112,10 +145,8 @@ def order_column(query: Any, order: OrderBy, index: int) -> tuple[Any, Any]:
 
 
 def int_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{value!r} is not an experiment id (a whole number)") from None
+    """An experiment id for SQL: a whole number within :data:`keel.limits.MAX_ID`."""
+    return limits.check_id(value, "experiment id")
 
 
 def encode_token(offset: int) -> str:
@@ -123,12 +154,23 @@ def encode_token(offset: int) -> str:
 
 
 def decode_token(token: str | None) -> int:
+    """The row offset a page token carries. Tokens are opaque, but a client can write one: an
+    offset beyond :data:`keel.limits.MAX_PAGE_OFFSET` is refused before it reaches SQL's OFFSET
+    (which fails on numbers past 64 bits)."""
     if not token:
         return 0
     try:
         offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
         if offset < 0:
             raise ValueError
-        return offset
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise InvalidInputError("invalid page token: pass the token of the previous page unchanged") from None
+    if offset > limits.MAX_PAGE_OFFSET:
+        raise LimitExceededError(
+            f"the page token's offset {offset:,} is beyond {limits.MAX_PAGE_OFFSET:,} "
+            "(keel.limits.MAX_PAGE_OFFSET): pass the token of the previous page unchanged",
+            limit=limits.MAX_PAGE_OFFSET,
+            actual=offset,
+            what="page offset",
+        )
+    return offset

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from keel import limits
 from keel.clock import now_ms
 from keel.errors import InvalidInputError, LimitExceededError, NotFoundError
 from keel.ids import check_run_id, new_id
@@ -29,10 +30,11 @@ __all__ = ["MAX_BATCH_METRICS", "MAX_BATCH_PARAMS", "MAX_BATCH_TAGS", "router", 
 
 router = APIRouter()
 
-#: per-request limits of log-batch (MLflow's own are 1,000 metrics, 100 params, 100 tags)
+#: per-request limits of log-batch (MLflow's own are 1,000 metrics, 100 params, 100 tags);
+#: params and tags as on keel's native API
 MAX_BATCH_METRICS = 10_000
-MAX_BATCH_PARAMS = 1_000
-MAX_BATCH_TAGS = 1_000
+MAX_BATCH_PARAMS = limits.MAX_PARAMS_PER_REQUEST
+MAX_BATCH_TAGS = limits.MAX_TAGS_PER_REQUEST
 
 Point = tuple[str, float, int, int]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
