@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,17 @@ class Client:
 
     @property
     def store(self) -> Store:
+        writer = self._context._writer
+        if (
+            writer is not None
+            and writer.outbox
+            and not writer.offline
+            and writer.error is None
+            and threading.current_thread() is not writer._thread
+        ):
+            # read your writes: run changes this process queued (a first run's creation waits for
+            # the store to open in the background) reach the store before it is asked anything
+            writer.flush()
         return self._context.store
 
     @property

@@ -75,6 +75,8 @@ class _RunClient(Client):
         ``patient`` calls get the store's full retries before they queue (creating a run: a run
         created at once has its real experiment id and name)."""
         writer = self._context.writer
+        if writer.error is not None:  # the store could not be opened: nothing can reach it
+            raise writer.error
         if not writer.outbox:
             # one try unless patient: the writer retries queued changes on its own schedule
             try:
@@ -111,10 +113,29 @@ class _RunClient(Client):
             }
             return Op("create_run", run_id, args), _local_run(run_id, local or "", start, clean, **fields)
 
-        run: Run = self._send(
+        if self._opens_in_background(experiment):
+            # the first run of a process: the writer opens the store (and creates it, in a new
+            # project) in its thread while the script goes on; what the script logs queues behind
+            op, local = queue()
+            writer = self._context.writer
+            writer.outbox.add(op)
+            writer.wake()
+            return local
+        created: Run = self._send(
             lambda: self.create_run(experiment, name, tags=clean, **fields), queue, patient=True
         )
-        return run
+        return created
+
+    def _opens_in_background(self, experiment: str | None) -> bool:
+        """Whether this run's creation can wait for a store that is not open yet: a SQL store not
+        opened by this process, and names the store need not see first. An experiment name that
+        breaks the naming rules may still name an existing experiment, which only the store knows:
+        that run is created at once, as before."""
+        context = self._context
+        if context.store_open or context.writer.outbox:
+            return False
+        rule = context.naming.rule("experiment")
+        return not rule.problems(experiment or DEFAULT_EXPERIMENT)
 
     def update_run(self, run_id: str, **changes: Any) -> None:
         def queue() -> tuple[Op, None]:
@@ -217,7 +238,7 @@ class ActiveRun:
     def __init__(self, client: _RunClient, run: Run, *, system_metrics: bool):
         self.client = client
         self.run_id = run.run_id
-        self.info = run
+        self._info = run
         self._writer = client._context.writer
         self._queues = self._writer.attach(run.run_id)
         self._ended = False
@@ -226,7 +247,7 @@ class ActiveRun:
             self._start_sampler()
 
     def __repr__(self) -> str:
-        return f"ActiveRun(run_id={self.run_id!r}, name={self.info.name!r})"
+        return f"ActiveRun(run_id={self.run_id!r}, name={self._info.name!r})"
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -248,6 +269,20 @@ class ActiveRun:
         else:
             text = "".join(traceback_module.format_exception(kind, error, tb))
             self.end(RunStatus.FAILED, traceback=text)
+
+    @property
+    def info(self) -> Run:
+        """The run as the store has it; while its creation waits in the outbox (the store is away,
+        or opening in the background) what this process knows (no experiment id yet)."""
+        writer = self._writer
+        if not self._info.experiment_id and writer.error is None and not writer.offline:
+            with contextlib.suppress(KeelError):
+                self._info = self.client.get_run(self.run_id)  # waits for queued changes first
+        return self._info
+
+    @info.setter
+    def info(self, run: Run) -> None:
+        self._info = run
 
     @property
     def name(self) -> str:
@@ -294,14 +329,20 @@ class ActiveRun:
             except Exception as exc:  # cost is best effort; never fail the run for it
                 log.warning("keel: could not estimate the cost of run %s: %s", self.run_id, exc)
         self._writer.detach(self.run_id)
-        self.client.update_run(
-            self.run_id,
-            status=RunStatus(status),
-            end_time=now_ms(),
-            traceback=traceback,
-            cost_usd=cost.total_usd if cost else None,
-            cost_detail=cost.as_dict() if cost else None,
-        )
+        try:
+            self.client.update_run(
+                self.run_id,
+                status=RunStatus(status),
+                end_time=now_ms(),
+                traceback=traceback,
+                cost_usd=cost.total_usd if cost else None,
+                cost_detail=cost.as_dict() if cost else None,
+            )
+        except BaseException:
+            with _stack_lock:
+                if self in _stack:
+                    _stack.remove(self)
+            raise
         self.client._context.logged_params.pop(self.run_id, None)
         if self._writer.offline and self._writer.waiting:
             log.warning(
@@ -514,6 +555,8 @@ def flush() -> None:
     """Block until every point logged so far is in the store."""
     for run in list(_stack):
         run.flush()
+        if run._writer.error is not None:
+            raise run._writer.error
 
 
 # -- process lifecycle ---------------------------------------------------------------------------
