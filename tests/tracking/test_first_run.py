@@ -5,6 +5,7 @@ mistake that used to stop ``start_run`` still stops the script, clearly."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -100,3 +101,20 @@ def test_a_process_that_only_starts_a_run_leaves_it_finished(project):
     stored = keel.Client().get_run(run_id)
     assert stored.status is RunStatus.FINISHED and stored.metrics["x"].value == 2.0
     assert list((project / ".keel" / "spool").glob("*")) == []
+
+
+def test_a_queued_run_still_records_the_git_commit_asked_at_its_start(project):
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("-c", "user.email=a@b.c", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "one")
+    (project / "keel.toml").write_text('project = "default"\n# changed\n')
+    git("add", "keel.toml")
+    git("-c", "user.email=a@b.c", "-c", "user.name=a", "commit", "-q", "-m", "two")
+    head = git("rev-parse", "HEAD").strip()
+    (project / "keel.toml").write_text('project = "default"\n')  # uncommitted change: dirty
+    with keel.start_run(experiment="git") as run:
+        pass
+    stored = keel.Client().get_run(run.run_id)
+    assert stored.git_commit == head and stored.git_dirty is True

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["entry_point", "git_info"]
+__all__ = ["entry_point", "git_info", "git_info_soon", "take_pending_git"]
 
 
 _CACHE_SECONDS = 5.0
@@ -29,6 +31,40 @@ def git_info(cwd: Path | None = None) -> tuple[str | None, bool | None]:
     answer = _ask_git(cwd)
     _cache[folder] = (now, answer)
     return answer
+
+
+GitInfo = tuple[str | None, bool | None]
+
+#: run id -> the git answer a run's queued creation waits for (see :func:`git_info_soon`)
+_pending: dict[str, Callable[[], GitInfo]] = {}
+
+
+def git_info_soon(cwd: Path | None = None) -> Callable[[], GitInfo]:
+    """:func:`git_info`, asked in a thread now: the returned function waits for the answer.
+
+    ``start_run`` asks at the run's start but need not wait when the run's creation is queued:
+    whoever creates the run in the store takes the answer (:func:`take_pending_git`)."""
+    folder = str((cwd or Path.cwd()).resolve())
+    cached = _cache.get(folder)
+    if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
+        answer = cached[1]
+        return lambda: answer
+    box: list[GitInfo] = []
+    thread = threading.Thread(target=lambda: box.append(git_info(cwd)), name="keel-git", daemon=True)
+    thread.start()
+
+    def wait() -> GitInfo:
+        thread.join(timeout=20)
+        return box[0] if box else (None, None)
+
+    return wait
+
+
+def take_pending_git(run_id: str) -> GitInfo | None:
+    """The git answer this process asked for when it queued run ``run_id``'s creation, waited
+    for; None when it did not (a journal adopted from a dead process)."""
+    found = _pending.pop(run_id, None)
+    return found() if found is not None else None
 
 
 def _ask_git(cwd: Path | None) -> tuple[str | None, bool | None]:

@@ -28,8 +28,9 @@ from keel.clock import now_ms
 from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
 from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
 from keel.ids import new_id
+from keel.tracking import environment
 from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
-from keel.tracking.environment import entry_point, git_info
+from keel.tracking.environment import entry_point, git_info_soon
 from keel.tracking.outbox import Op
 
 __all__ = [
@@ -90,41 +91,56 @@ class _RunClient(Client):
         return result
 
     def start(
-        self, experiment: str | None, name: str | None, *, tags: Mapping[str, Any], **fields: Any
+        self,
+        experiment: str | None,
+        name: str | None,
+        *,
+        tags: Mapping[str, Any],
+        git: Callable[[], tuple[str | None, bool | None]],
+        **fields: Any,
     ) -> Run:
-        """Create a run; with the store away, choose its id here and queue its creation."""
+        """Create a run; with the store away (or still opening), choose its id here and queue its
+        creation. ``git`` gives the (commit, dirty) of the work tree, asked for in a thread."""
         if name is not None:
             self._context.naming.validate("run", name)
         clean = limits.clean_tags(tags)
-
-        def queue() -> tuple[Op, Run]:
-            run_id, start = new_id(), now_ms()
-            local = name
-            if local is None and "{seq" not in (self._context.naming.rule("run").pattern or ""):
-                local = self._context.naming.generate("run", experiment=experiment or DEFAULT_EXPERIMENT)
-            # a pattern with {seq} needs the store's count: the name is chosen when the run is sent
-            rest = {k: v for k, v in fields.items() if k != "parent_run_id"}
-            args = {
-                "experiment": experiment,
-                "name": local,
-                "tags": clean,
-                "parent_run_id": fields.get("parent_run_id"),
-                "fields": {**rest, "start_time": start},
-            }
-            return Op("create_run", run_id, args), _local_run(run_id, local or "", start, clean, **fields)
-
         if self._opens_in_background(experiment):
             # the first run of a process: the writer opens the store (and creates it, in a new
-            # project) in its thread while the script goes on; what the script logs queues behind
-            op, local = queue()
+            # project) in a thread while the script goes on; what the script logs queues behind
+            op, local = self._queued_run(experiment, name, clean, fields)
+            environment._pending[op.run_id] = git  # the writer takes the answer when it creates the run
             writer = self._context.writer
             writer.outbox.add(op)
             writer.wake()
             return local
+        commit, dirty = git()
+        fields = {**fields, "git_commit": commit, "git_dirty": dirty}
         created: Run = self._send(
-            lambda: self.create_run(experiment, name, tags=clean, **fields), queue, patient=True
+            lambda: self.create_run(experiment, name, tags=clean, **fields),
+            lambda: self._queued_run(experiment, name, clean, fields),
+            patient=True,
         )
         return created
+
+    def _queued_run(
+        self, experiment: str | None, name: str | None, clean: dict[str, str], fields: dict[str, Any]
+    ) -> tuple[Op, Run]:
+        """The op that creates the run later, with the id and start time chosen now, and the run
+        as this process knows it meanwhile."""
+        run_id, start = new_id(), now_ms()
+        local = name
+        if local is None and "{seq" not in (self._context.naming.rule("run").pattern or ""):
+            local = self._context.naming.generate("run", experiment=experiment or DEFAULT_EXPERIMENT)
+        # a pattern with {seq} needs the store's count: the name is chosen when the run is sent
+        rest = {k: v for k, v in fields.items() if k != "parent_run_id"}
+        args = {
+            "experiment": experiment,
+            "name": local,
+            "tags": clean,
+            "parent_run_id": fields.get("parent_run_id"),
+            "fields": {**rest, "start_time": start},
+        }
+        return Op("create_run", run_id, args), _local_run(run_id, local or "", start, clean, **fields)
 
     def _opens_in_background(self, experiment: str | None) -> bool:
         """Whether this run's creation can wait for a store that is not open yet: a SQL store not
@@ -404,7 +420,7 @@ def start_run(
             else:
                 run = client.get_run(run_id)
         else:
-            commit, dirty = git_info()
+            git = git_info_soon()  # `git` runs in a thread; a queued creation does not wait for it
             all_tags = dict(tags or {})
             if description:
                 all_tags["keel.note"] = description
@@ -415,8 +431,7 @@ def start_run(
                 parent_run_id=_stack[-1].run_id if _stack else None,
                 pid=os.getpid(),
                 heartbeat_interval=settings.heartbeat_interval,
-                git_commit=commit,
-                git_dirty=dirty,
+                git=git,
                 entry_point=entry_point(),
             )
         # None: the setting decides, for top-level runs; True samples even a nested run
