@@ -14,13 +14,15 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keel.artifacts import ArtifactStore
 from keel.config import Settings
 from keel.errors import KeelError
 from keel.naming import NamingConvention
 from keel.store.base import Store, check_store_url, default_locations, open_store
+
+if TYPE_CHECKING:
+    from keel.artifacts.store import ArtifactStore
 
 __all__ = ["Context", "StoreHandle", "get_context", "reset_contexts"]
 
@@ -31,12 +33,13 @@ class Context:
     tracking_uri: str
     artifact_uri: str
     keel_dir: Path
-    artifacts: ArtifactStore
     naming: NamingConvention
     _writer: Any = None
     #: the metadata store once opened (see :attr:`store`)
     _store: Store | None = None
     _store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: the artifact store once used (see :attr:`artifacts`)
+    _artifacts: Any = None
     #: params the fluent API logged, per active run: a changed value is refused here, even while
     #: the store is away and they wait in the outbox
     logged_params: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -51,6 +54,16 @@ class Context:
                     self._store = open_store(self.tracking_uri, token=self.settings.tracking_token)
                 store = self._store
         return store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store (``ArtifactStore``, or a keel server's), made on first use."""
+        if self._artifacts is None:
+            from keel.artifacts.store import ArtifactStore
+
+            self._artifacts = ArtifactStore(self.artifact_uri)
+        artifacts: ArtifactStore = self._artifacts
+        return artifacts
 
     @property
     def store_open(self) -> bool:
@@ -136,7 +149,7 @@ def get_context(
         tracking, artifacts, keel_dir = default_locations(settings)
         check_store_url(tracking)  # a mistyped URL fails here, not later in the writer
         store: Store | None = None
-        blobs: Any
+        blobs: Any = None  # a local artifact store is made on first use
         if tracking.startswith(("http://", "https://")):
             # a keel server holds the bytes: clients never write to its storage themselves
             from keel.artifacts.remote import RemoteArtifactStore
@@ -144,16 +157,14 @@ def get_context(
             store = open_store(tracking, token=settings.tracking_token)
             blobs = RemoteArtifactStore(store)
             artifacts = blobs.uri
-        else:
-            blobs = ArtifactStore(artifacts)
         context = Context(
             settings=settings,
             tracking_uri=tracking,
             artifact_uri=artifacts,
             keel_dir=keel_dir,
-            artifacts=blobs,
             naming=NamingConvention(settings.naming, settings.project),
             _store=store,
+            _artifacts=blobs,
         )
         _contexts[key] = context
         return context

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +37,8 @@ _pending: dict[str, Callable[[], GitInfo]] = {}
 
 
 def git_info_soon(cwd: Path | None = None) -> Callable[[], GitInfo]:
-    """:func:`git_info`, asked in a thread now: the returned function waits for the answer.
+    """:func:`git_info`, asked on keel's helper thread now (``keel.tracking.background``): the
+    returned function waits for the answer.
 
     ``start_run`` asks at the run's start but need not wait when the run's creation is queued:
     whoever creates the run in the store takes the answer (:func:`take_pending_git`)."""
@@ -49,13 +47,16 @@ def git_info_soon(cwd: Path | None = None) -> Callable[[], GitInfo]:
     if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
         answer = cached[1]
         return lambda: answer
-    box: list[GitInfo] = []
-    thread = threading.Thread(target=lambda: box.append(git_info(cwd)), name="keel-git", daemon=True)
-    thread.start()
+    from keel.tracking.background import later
+
+    pending = later(lambda: git_info(cwd), "git query")
 
     def wait() -> GitInfo:
-        thread.join(timeout=20)
-        return box[0] if box else (None, None)
+        try:
+            answer: GitInfo = pending.wait(timeout=20)
+        except (TimeoutError, OSError):
+            return None, None
+        return answer
 
     return wait
 
@@ -68,6 +69,9 @@ def take_pending_git(run_id: str) -> GitInfo | None:
 
 
 def _ask_git(cwd: Path | None) -> tuple[str | None, bool | None]:
+    import shutil
+    import subprocess
+
     git = shutil.which("git")
     if git is None:
         return None, None

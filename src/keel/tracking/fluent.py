@@ -29,6 +29,7 @@ from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
 from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
 from keel.ids import new_id
 from keel.tracking import environment
+from keel.tracking.background import Pending, later
 from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
 from keel.tracking.environment import entry_point, git_info_soon
 from keel.tracking.outbox import Op
@@ -259,8 +260,13 @@ class ActiveRun:
         self._queues = self._writer.attach(run.run_id)
         self._ended = False
         self._sampler: Any = None
+        self._sampler_lock = threading.Lock()
+        self._sampler_closed = False
+        self._sampler_starting: Pending | None = None
         if system_metrics:
-            self._start_sampler()
+            # importing psutil and NVML and probing the GPUs costs tens of milliseconds: the
+            # first samples can wait for them, the script need not
+            self._sampler_starting = later(self._start_sampler, "system-metrics start")
 
     def __repr__(self) -> str:
         return f"ActiveRun(run_id={self.run_id!r}, name={self._info.name!r})"
@@ -305,6 +311,12 @@ class ActiveRun:
         return self.info.name
 
     def _start_sampler(self) -> None:
+        try:
+            self._start_sampling()
+        except Exception as exc:  # system metrics are best effort; the run goes on without them
+            log.warning("keel: no system metrics for run %s: %s", self.run_id, exc)
+
+    def _start_sampling(self) -> None:
         from keel.tracking.system import SystemSampler
 
         settings = self.client._context.settings
@@ -323,12 +335,16 @@ class ActiveRun:
             if writer.idle:
                 writer.wake()
 
-        self._sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
-        note = self._sampler.gpu_note
+        sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
+        note = sampler.gpu_note
         if note:
             log.info("keel: %s", note)
             self.client.set_tags(self.run_id, {"keel.gpu": note})
-        self._sampler.start()
+        with self._sampler_lock:
+            if self._sampler_closed:  # the run ended first
+                return
+            sampler.start()
+            self._sampler = sampler
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED, traceback: str | None = None) -> None:
         """Flush everything logged, record cost, and mark the run ``status``."""
@@ -336,6 +352,11 @@ class ActiveRun:
             return
         self._ended = True
         cost = None
+        if self._sampler_starting is not None:
+            with contextlib.suppress(TimeoutError):  # behind a store that is slow to open
+                self._sampler_starting.wait(timeout=5.0)
+        with self._sampler_lock:
+            self._sampler_closed = True
         if self._sampler is not None:
             try:
                 self._sampler.stop()

@@ -26,6 +26,7 @@ from typing import Any
 from keel.errors import KeelError, StoreError, StoreUnavailableError
 from keel.ids import new_id
 from keel.store.metrics import Chunk
+from keel.tracking.background import Pending, later
 from keel.tracking.context import StoreHandle
 from keel.tracking.outbox import Outbox
 from keel.tracking.spool import Spool, SpoolRecord, adopt_spools, spool_prefix
@@ -209,26 +210,24 @@ class MetricWriter:
     #: why the store cannot be opened at all (a path that cannot be created, a read-only or
     #: corrupt file, a schema from a newer keel): the fluent API raises it at the script's next call
     error: Exception | None = None
-    _opener: threading.Thread | None = None
+    _opener: Pending | None = None
 
     def _store_ready(self) -> bool:
-        """Whether the store is open. One handed over unopened is opened by a thread of its own,
-        so that this one goes on moving points to the spool meanwhile (opening may take a second
-        or more); a caller's own cycle (a flush with no writer thread) opens it itself. Nothing
-        queued is dropped while the store is unavailable or cannot be opened (:attr:`error`)."""
+        """Whether the store is open. One handed over unopened is opened on keel's helper thread
+        (``keel.tracking.background``), so that this one goes on moving points to the spool
+        meanwhile (opening may take a second or more); a caller's own cycle (a flush with no
+        writer thread) opens it itself. Nothing queued is dropped while the store is unavailable
+        or cannot be opened (:attr:`error`)."""
         handle = self.store
         if not isinstance(handle, StoreHandle) or handle.is_open:
             return True
-        if self.error is not None or (self._opener is not None and self._opener.is_alive()):
+        if self.error is not None or (self._opener is not None and not self._opener.done):
             return False
         if self._failures and time.monotonic() < self._next_retry:
             return False
         if threading.current_thread() is not self._thread:
             return self._open_store(handle)
-        self._opener = threading.Thread(
-            target=self._open_store, args=(handle,), name="keel-store-open", daemon=True
-        )
-        self._opener.start()
+        self._opener = later(lambda: self._open_store(handle), "store opening")
         return False
 
     def _open_store(self, handle: StoreHandle) -> bool:
