@@ -12,6 +12,7 @@ while other threads hold the GIL, so the first run of a process starts one, not 
 
 from __future__ import annotations
 
+import _thread
 import collections
 import logging
 import os
@@ -58,34 +59,36 @@ class Pending:
 _lock = threading.Lock()
 _queue: collections.deque[Pending] = collections.deque()
 _ready = threading.Condition(_lock)
-_thread: threading.Thread | None = None
+_running = False
 _pid = os.getpid()
 
 
 def later(fn: Callable[[], Any], name: str) -> Pending:
     """Run ``fn`` on the helper thread, after what was queued before it."""
-    global _thread, _pid
+    global _running, _pid
     pending = Pending(fn, name)
     with _lock:
         if _pid != os.getpid():  # a forked child: the parent's thread is not here
             _queue.clear()
-            _thread, _pid = None, os.getpid()
+            _running, _pid = False, os.getpid()
         _queue.append(pending)
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_work, name="keel-background", daemon=True)
-            _thread.start()
+        if not _running:
+            # a bare thread: threading.Thread.start() waits until the new thread runs, which on a
+            # busy machine costs the caller milliseconds; nobody joins this one
+            _running = True
+            _thread.start_new_thread(_work, ())
         else:
             _ready.notify()
     return pending
 
 
 def _work() -> None:
+    global _running
     while True:
         with _lock:
             while not _queue:
                 if not _ready.wait(timeout=30.0) and not _queue:
-                    global _thread
-                    _thread = None  # idle for long: let the thread end, later() starts another
+                    _running = False  # idle for long: let the thread end, later() starts another
                     return
             pending = _queue.popleft()
         pending.run()

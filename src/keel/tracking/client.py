@@ -5,34 +5,35 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel import limits
 from keel.artifacts import check_artifact_name, media_type, safe_destination
 from keel.clock import now_ms
-from keel.entities import (
-    Artifact,
-    Comment,
-    Dataset,
-    Experiment,
-    LineageEdge,
-    Metric,
-    MetricHistory,
-    ModelVersion,
-    RegisteredModel,
-    Run,
-    RunStatus,
-)
 from keel.errors import InvalidInputError, NotFoundError
 from keel.ids import new_id
+from keel.run_status import RunStatus
 from keel.store.base import Store
 from keel.store.metrics import chunks_from_points
 from keel.tracking.context import Context, get_context
 from keel.tracking.writer import MAX_BATCH_POINTS
+
+if TYPE_CHECKING:  # the records load with the store: not on the path of a first start_run
+    from keel.entities import (
+        Artifact,
+        Comment,
+        Dataset,
+        Experiment,
+        LineageEdge,
+        Metric,
+        MetricHistory,
+        ModelVersion,
+        RegisteredModel,
+        Run,
+    )
 
 __all__ = ["Client", "ModelInfo"]
 
@@ -246,6 +247,8 @@ class Client:
             self.store.log_params(run_id, params)
         if tags:
             self.store.set_tags(run_id, tags)
+        from keel.entities import Metric
+
         points = []
         stamp = now_ms()
         for item in metrics:
@@ -369,6 +372,8 @@ class Client:
     def log_table(self, run_id: str, table: Any, name: str) -> Artifact:
         """A pandas or polars DataFrame as Parquet (``.parquet``), CSV (``.csv``) or JSON (``.json``)."""
         suffix = Path(name).suffix.lower()
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="keel-table-") as folder:
             target = Path(folder) / f"table{suffix or '.parquet'}"
             if suffix == ".csv":
@@ -444,6 +449,8 @@ class Client:
         from keel.models import MANIFEST_NAME, save_model
 
         check_artifact_name(name)
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="keel-model-") as folder:
             target = Path(folder) / "model"
             manifest = save_model(
@@ -587,6 +594,8 @@ class Client:
                 "keel.log_model"
             ) from None
         files: dict[str, str] = manifest["files"]
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="keel-load-") as folder:
             root = Path(folder)
             (root / MANIFEST_NAME).write_bytes(self._context.artifacts.read_bytes(manifest_sha))

@@ -20,19 +20,22 @@ import traceback as traceback_module
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel import limits
 from keel.artifacts import media_type
 from keel.clock import now_ms
-from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
 from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
 from keel.ids import new_id
+from keel.run_status import RunStatus
 from keel.tracking import environment
 from keel.tracking.background import Pending, later
 from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
 from keel.tracking.environment import entry_point, git_info_soon
 from keel.tracking.outbox import Op
+
+if TYPE_CHECKING:  # the records load with the store, not on the path of a first start_run
+    from keel.entities import Artifact, Dataset, ModelVersion, Run
 
 __all__ = [
     "ActiveRun",
@@ -99,7 +102,7 @@ class _RunClient(Client):
         tags: Mapping[str, Any],
         git: Callable[[], tuple[str | None, bool | None]],
         **fields: Any,
-    ) -> Run:
+    ) -> Run | QueuedRun:
         """Create a run; with the store away (or still opening), choose its id here and queue its
         creation. ``git`` gives the (commit, dirty) of the work tree, asked for in a thread."""
         if name is not None:
@@ -116,7 +119,7 @@ class _RunClient(Client):
             return local
         commit, dirty = git()
         fields = {**fields, "git_commit": commit, "git_dirty": dirty}
-        created: Run = self._send(
+        created: Run | QueuedRun = self._send(
             lambda: self.create_run(experiment, name, tags=clean, **fields),
             lambda: self._queued_run(experiment, name, clean, fields),
             patient=True,
@@ -125,7 +128,7 @@ class _RunClient(Client):
 
     def _queued_run(
         self, experiment: str | None, name: str | None, clean: dict[str, str], fields: dict[str, Any]
-    ) -> tuple[Op, Run]:
+    ) -> tuple[Op, QueuedRun]:
         """The op that creates the run later, with the id and start time chosen now, and the run
         as this process knows it meanwhile."""
         run_id, start = new_id(), now_ms()
@@ -141,7 +144,7 @@ class _RunClient(Client):
             "parent_run_id": fields.get("parent_run_id"),
             "fields": {**rest, "start_time": start},
         }
-        return Op("create_run", run_id, args), _local_run(run_id, local or "", start, clean, **fields)
+        return Op("create_run", run_id, args), QueuedRun(run_id, local or "", start, clean, fields)
 
     def _opens_in_background(self, experiment: str | None) -> bool:
         """Whether this run's creation can wait for a store that is not open yet: a SQL store not
@@ -195,6 +198,8 @@ class _RunClient(Client):
             blob, sha, size = self._context.writer.outbox.stage(source)
             kind = media_type(name)
             op = Op("artifact", run_id, {"name": name, "sha256": sha, "media_type": kind}, blob=blob)
+            from keel.entities import Artifact
+
             return op, Artifact(run_id, name, sha, size, kind, now_ms())
 
         artifact: Artifact = self._send(lambda: Client._put_and_record(self, run_id, name, source), queue)
@@ -202,6 +207,8 @@ class _RunClient(Client):
 
     def _record_dataset(self, run_id: str, info: dict[str, Any], context: str) -> Dataset:
         def queue() -> tuple[Op, Dataset]:
+            from keel.entities import Dataset
+
             dataset = Dataset(0, info["name"], info["fingerprint"], info["schema"], info["row_count"],
                               info["source"], now_ms(), context=context)  # fmt: skip
             return Op("dataset", run_id, {**info, "context": context}), dataset
@@ -221,8 +228,23 @@ class _RunClient(Client):
         )
 
 
+class QueuedRun:
+    """A run whose creation waits in the outbox: its id at once, this process's picture of it
+    (:meth:`local`) when asked."""
+
+    __slots__ = ("fields", "name", "run_id", "start", "tags")
+
+    def __init__(self, run_id: str, name: str, start: int, tags: Mapping[str, str], fields: Any):
+        self.run_id, self.name, self.start, self.tags, self.fields = run_id, name, start, tags, fields
+
+    def local(self) -> Run:
+        return _local_run(self.run_id, self.name, self.start, self.tags, **self.fields)
+
+
 def _local_run(run_id: str, name: str, start: int, tags: Mapping[str, str], **fields: Any) -> Run:
     """This process's picture of a run whose creation waits in the outbox."""
+    from keel.entities import Run
+
     return Run(
         run_id=run_id, experiment_id="", name=name, status=RunStatus.RUNNING, lifecycle_stage="active",
         user="", host="", pid=fields.get("pid"), start_time=start, end_time=None, heartbeat_at=None,
@@ -252,10 +274,10 @@ class ActiveRun:
     """A run this process is logging to. Use it as a context manager; it ends the run on exit:
     FINISHED, FAILED (with the traceback) on an exception, KILLED on KeyboardInterrupt."""
 
-    def __init__(self, client: _RunClient, run: Run, *, system_metrics: bool):
+    def __init__(self, client: _RunClient, run: Run | QueuedRun, *, system_metrics: bool):
         self.client = client
         self.run_id = run.run_id
-        self._info = run
+        self._info: Run | QueuedRun = run
         self._writer = client._context.writer
         self._queues = self._writer.attach(run.run_id)
         self._ended = False
@@ -297,6 +319,8 @@ class ActiveRun:
         """The run as the store has it; while its creation waits in the outbox (the store is away,
         or opening in the background) what this process knows (no experiment id yet)."""
         writer = self._writer
+        if isinstance(self._info, QueuedRun):
+            self._info = self._info.local()
         if not self._info.experiment_id and writer.error is None and not writer.offline:
             with contextlib.suppress(KeelError):
                 self._info = self.client.get_run(self.run_id)  # waits for queued changes first
@@ -434,6 +458,7 @@ def start_run(
             )
         client = _RunClient(tracking_uri)
         settings = client._context.settings
+        run: Run | QueuedRun
         if run_id is not None:
             client.update_run(run_id, status=RunStatus.RUNNING)  # NotFoundError if unknown
             if client._context.writer.outbox:  # the store is away: go on with what we know
