@@ -53,10 +53,11 @@ TARGETS = {"start_run": 0.020, "cached_process": 0.300, "fresh_over_bare": 0.080
 
 
 class Bench:
-    def __init__(self, keel_python: Path, timeout: float, keep: bool):
+    def __init__(self, keel_python: Path, keel_src: Path, timeout: float, keep: bool):
         self.root = P.WORK / f"startup-{dt.datetime.now():%Y%m%d-%H%M%S}"
         self.root.mkdir(parents=True)
         self.keel_python = keel_python
+        self.keel_src = keel_src
         self.timeout = timeout
         self.keep = keep
         self.count = 0
@@ -73,7 +74,7 @@ class Bench:
         env = P.base_env()  # no PYTHON*, KEEL_*... of the caller; bytecode caches are written
         env.update(DO_NOT_TRACK="true", NO_COLOR="1")
         if peer == "keel":
-            env["PYTHONPATH"] = str(REPO / "src")  # measure this checkout
+            env["PYTHONPATH"] = str(self.keel_src)  # this checkout (or --keel-src)
         return env
 
     def process(self, cmd: list[str], cwd: Path, peer: str) -> dict[str, Any]:
@@ -312,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, help="measured rounds (default 10, 3 with --quick)")
     ap.add_argument("--peers", default="hamilton,kedro", help="peers beside keel (default hamilton,kedro)")
     ap.add_argument("--keel-python", help="interpreter for keel (default .venv/bin/python)")
+    ap.add_argument("--keel-src", help="keel's source folder to measure (default: this checkout's src)")
+    ap.add_argument("--name", help="output name under benchmarks/results (default startup, startup-quick)")
     ap.add_argument("--timeout", type=float, default=300, help="per-process timeout, s")
     ap.add_argument("--install-timeout", type=float, default=300, help="per-peer install timeout, s")
     ap.add_argument("--keep-work", action="store_true", help="keep the folders under benchmarks/.work")
@@ -331,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"skipping {peer}: {skip}")
         else:
             pythons[peer] = py
-    b = Bench(keel_python, args.timeout, args.keep_work)
+    keel_src = Path(args.keel_src).resolve() if args.keel_src else REPO / "src"
+    peers["keel"]["version"] = "this checkout" if keel_src == REPO / "src" else str(keel_src)
+    b = Bench(keel_python, keel_src, args.timeout, args.keep_work)
     cases = prepare(b, pythons)
     raw = measure(b, cases, rounds)
     data: dict[str, Any] = {
@@ -349,12 +354,12 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarize(raw),
         "raw": raw,
     }
-    name = "startup-quick" if args.quick else "startup"
+    name = args.name or ("startup-quick" if args.quick else "startup")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
     report = render(data)
     (RESULTS / f"{name}.md").write_text(report)
-    if not args.quick:  # the full run is what users read
+    if name == "startup" and not args.quick and keel_src == REPO / "src":  # what users read
         from _docs import demote, write_section
 
         intro = (
