@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ORDER = ["tracking", "pipelines", "pipelines-parallel", "data-validate", "data-drift", "server", "ui"]
+ORDER = ["tracking", "startup", "pipelines", "pipelines-parallel", "data-validate", "data-drift", "server", "ui"]
 INTRO = """# Benchmarks
 
 keel side by side with its peers on the same machine, each peer in its own virtualenv, measured in one
@@ -24,6 +24,7 @@ over fresh worker processes, CPU seconds are quoted beside wall time, and ratios
 | what | command | section |
 |---|---|---|
 | tracking (vs MLflow) | `make bench` | [Tracking](#tracking) |
+| startup: the first call in a process (vs Hamilton, Kedro) | `python benchmarks/startup/run.py` | [Startup](#startup) |
 | pipelines (vs Hamilton, Kedro, Prefect, Metaflow, ZenML) | `python benchmarks/pipelines/run.py` | [Pipelines](#pipelines) |
 | process-pool speed-up | `python benchmarks/pipelines/parallel.py` | [Pipelines: process pool](#pipelines-process-pool) |
 | data validation (vs Great Expectations, pandera) | `python benchmarks/data/validate.py` | [Data validation](#data-validation) |

@@ -6,9 +6,10 @@ Times are integer milliseconds since the Unix epoch, as in MLflow, so the two in
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+
+from keel.run_status import RunStatus
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,18 +37,6 @@ __all__ = [
 
 #: metric keys under this prefix are system metrics written by the sampler
 SYSTEM_METRIC_PREFIX = "system/"
-
-
-class RunStatus(enum.StrEnum):
-    RUNNING = "RUNNING"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-    KILLED = "KILLED"
-    CRASHED = "CRASHED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self is not RunStatus.RUNNING
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

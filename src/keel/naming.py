@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -336,4 +336,14 @@ _NOUNS = (
 
 def random_run_name() -> str:
     """A readable run name such as ``swift-otter-042``."""
-    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000):03d}"
+    return f"{_pick(_ADJECTIVES)}-{_pick(_NOUNS)}-{_below(1000):03d}"
+
+
+def _below(n: int) -> int:
+    # os.urandom, not `secrets`: that module loads hmac and hashlib, milliseconds on the path of a
+    # process's first start_run; a run name needs no more than unpredictable bytes
+    return int.from_bytes(os.urandom(8), "big") % n
+
+
+def _pick(words: tuple[str, ...]) -> str:
+    return words[_below(len(words))]

@@ -33,10 +33,8 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -612,6 +610,8 @@ def _run_alone(
     context: Any, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any], backoff: float
 ) -> Attempt:
     """Run one step in its own worker process; a worker that dies becomes a failed attempt."""
+    from concurrent.futures import ProcessPoolExecutor
+
     step = node.step
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as alone:
         try:
@@ -657,6 +657,12 @@ class Frontier:
 
 
 def _run_in_pool(run: _Run, order: list[Node], max_workers: int | None, backoff: float) -> None:
+    # multiprocessing and the process pool load here: an inline run (and every cached rerun) of a
+    # fresh process does not pay for them
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
     nodes = run.graph.nodes
     frontier = Frontier(run, order)
     release = frontier.release

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     )
     from keel.store.metrics import Chunk
 
-__all__ = ["Store", "default_locations", "open_store"]
+__all__ = ["Store", "check_store_url", "default_locations", "open_store"]
 
 
 @runtime_checkable
@@ -242,6 +242,21 @@ def default_locations(settings: Settings, start: Path | None = None) -> tuple[st
     tracking = settings.tracking_uri or f"sqlite:///{keel_dir / 'keel.db'}"
     artifacts = settings.artifact_uri or str(keel_dir / "artifacts")
     return tracking, artifacts, keel_dir
+
+
+_URL_FORMS = ("sqlite:", "postgresql://", "postgres://", "postgresql+", "http://", "https://")
+
+
+def check_store_url(url: str) -> None:
+    """Refuse a tracking URI keel cannot open, by its form alone (no driver is imported): the SQL
+    store opens later, in the background, and a typo should fail where the URI was given."""
+    if not url.startswith(_URL_FORMS):
+        from keel.errors import StoreError
+
+        raise StoreError(
+            f"unsupported tracking URI {url!r}: use sqlite:///path/to/keel.db, postgresql://user@host/db "
+            "or http(s)://host:port for a keel server"
+        )
 
 
 def open_store(url: str, *, token: str | None = None) -> Store:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from keel.errors import ConflictError, StoreError, StoreReadOnlyError, StoreUnavailableError
+from keel.store.base import check_store_url
 from keel.store.schema import HEAD_REVISION
 
 __all__ = ["create_engine", "migrate", "normalize_url", "translate_errors", "write_transaction"]
@@ -28,10 +29,8 @@ def normalize_url(url: str) -> str:
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith(("sqlite:", "postgresql+")):
         return url
-    raise StoreError(
-        f"unsupported tracking URI {url!r}: use sqlite:///path/to/keel.db, postgresql://user@host/db "
-        "or http(s)://host:port for a keel server"
-    )
+    check_store_url(url)  # raises for a form keel does not know
+    raise StoreError(f"a {url.split(':', 1)[0]} URI names a keel server, not a database: {url!r}")
 
 
 def create_engine(url: str) -> sa.Engine:

@@ -36,7 +36,7 @@ from keel.store import schema as t
 from keel.store.engine import create_engine, migrate, translate_errors
 from keel.store.metrics import Chunk, decode_special, downsample, encode_special, join_chunks
 from keel.store.search import parse_filter, parse_order_by
-from keel.store.sql_base import SqlBase, current_user, insert_tags
+from keel.store.sql_base import SqlBase, current_user, dialect_insert, insert_tags
 from keel.store.sql_experiments import ExperimentChangesMixin
 from keel.store.sql_pipelines import PipelineMixin
 from keel.store.sql_registry import RegistryMixin
@@ -438,15 +438,12 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
 
     def _build_statements(self) -> None:
         """Statements of the ingest path, built once: constructing them costs more than running them."""
-        from sqlalchemy.dialects import postgresql, sqlite
-
         self._seen_batch = sa.select(t.ingest_batches.c.batch_id).where(
             t.ingest_batches.c.batch_id == sa.bindparam("batch")
         )
         self._insert_batch = sa.insert(t.ingest_batches)
         self._insert_chunks = sa.insert(t.metric_chunks)
-        dialect: Any = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(t.latest_metrics)
+        statement = dialect_insert(self.engine.dialect.name, t.latest_metrics)
         lm = t.latest_metrics
         newer = sa.or_(
             statement.excluded.step > lm.c.step,

@@ -5,34 +5,36 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel import limits
 from keel.artifacts import BlobStore, check_artifact_name, media_type, safe_destination
 from keel.clock import now_ms
-from keel.entities import (
-    Artifact,
-    Comment,
-    Dataset,
-    Experiment,
-    LineageEdge,
-    Metric,
-    MetricHistory,
-    ModelVersion,
-    RegisteredModel,
-    Run,
-    RunStatus,
-)
 from keel.errors import InvalidInputError, NotFoundError
 from keel.ids import new_id
+from keel.run_status import RunStatus
 from keel.store.base import Store
 from keel.store.metrics import chunks_from_points
 from keel.tracking.context import Context, get_context
 from keel.tracking.writer import MAX_BATCH_POINTS
+
+if TYPE_CHECKING:  # the records load with the store: not on the path of a first start_run
+    from keel.entities import (
+        Artifact,
+        Comment,
+        Dataset,
+        Experiment,
+        LineageEdge,
+        Metric,
+        MetricHistory,
+        ModelVersion,
+        RegisteredModel,
+        Run,
+    )
 
 __all__ = ["Client", "ModelInfo"]
 
@@ -83,6 +85,17 @@ class Client:
 
     @property
     def store(self) -> Store:
+        writer = self._context._writer
+        if (
+            writer is not None
+            and writer.outbox
+            and not writer.offline
+            and writer.error is None
+            and threading.current_thread() is not writer._thread
+        ):
+            # read your writes: run changes this process queued (a first run's creation waits for
+            # the store to open in the background) reach the store before it is asked anything
+            writer.flush()
         return self._context.store
 
     @property
@@ -250,6 +263,8 @@ class Client:
             self.store.log_params(run_id, params)
         if tags:
             self.store.set_tags(run_id, tags)
+        from keel.entities import Metric
+
         points = []
         stamp = now_ms()
         for item in metrics:
@@ -375,6 +390,8 @@ class Client:
     def log_table(self, run_id: str, table: Any, name: str) -> Artifact:
         """A pandas or polars DataFrame as Parquet (``.parquet``), CSV (``.csv``) or JSON (``.json``)."""
         suffix = Path(name).suffix.lower()
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="keel-table-") as folder:
             target = Path(folder) / f"table{suffix or '.parquet'}"
             if suffix == ".csv":
@@ -451,6 +468,8 @@ class Client:
         from keel.models import MANIFEST_NAME, save_model
 
         check_artifact_name(name)
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="keel-model-") as folder:
             target = Path(folder) / "model"
             manifest = save_model(
@@ -594,6 +613,8 @@ class Client:
                 "keel.log_model"
             ) from None
         files: dict[str, str] = manifest["files"]
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="keel-load-") as folder:
             root = Path(folder)
             (root / MANIFEST_NAME).write_bytes(self._context.artifacts.read_bytes(manifest_sha))

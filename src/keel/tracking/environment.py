@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["entry_point", "git_info"]
+__all__ = ["entry_point", "git_info", "git_info_soon", "take_pending_git"]
 
 
 _CACHE_SECONDS = 5.0
@@ -31,7 +30,48 @@ def git_info(cwd: Path | None = None) -> tuple[str | None, bool | None]:
     return answer
 
 
+GitInfo = tuple[str | None, bool | None]
+
+#: run id -> the git answer a run's queued creation waits for (see :func:`git_info_soon`)
+_pending: dict[str, Callable[[], GitInfo]] = {}
+
+
+def git_info_soon(cwd: Path | None = None) -> Callable[[], GitInfo]:
+    """:func:`git_info`, asked on keel's helper thread now (``keel.tracking.background``): the
+    returned function waits for the answer.
+
+    ``start_run`` asks at the run's start but need not wait when the run's creation is queued:
+    whoever creates the run in the store takes the answer (:func:`take_pending_git`)."""
+    folder = str((cwd or Path.cwd()).resolve())
+    cached = _cache.get(folder)
+    if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
+        answer = cached[1]
+        return lambda: answer
+    from keel.tracking.background import later
+
+    pending = later(lambda: git_info(cwd), "git query")
+
+    def wait() -> GitInfo:
+        try:
+            answer: GitInfo = pending.wait(timeout=20)
+        except (TimeoutError, OSError):
+            return None, None
+        return answer
+
+    return wait
+
+
+def take_pending_git(run_id: str) -> GitInfo | None:
+    """The git answer this process asked for when it queued run ``run_id``'s creation, waited
+    for; None when it did not (a journal adopted from a dead process)."""
+    found = _pending.pop(run_id, None)
+    return found() if found is not None else None
+
+
 def _ask_git(cwd: Path | None) -> tuple[str | None, bool | None]:
+    import shutil
+    import subprocess
+
     git = shutil.which("git")
     if git is None:
         return None, None

@@ -22,20 +22,25 @@ import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel import limits
 from keel.artifacts import media_type
 from keel.clock import now_ms
-from keel.entities import Artifact, Dataset, ModelVersion, Run, RunStatus
 from keel.errors import InvalidInputError, KeelError, ParamConflictError, StoreUnavailableError
 from keel.ids import new_id
+from keel.run_status import RunStatus
+from keel.tracking import environment
+from keel.tracking.background import Pending, later
 from keel.tracking.capture import record as _tap
 from keel.tracking.capture import taps as _taps
 from keel.tracking.client import DEFAULT_EXPERIMENT, Client, ModelInfo
-from keel.tracking.environment import entry_point, git_info
+from keel.tracking.environment import entry_point, git_info_soon
 from keel.tracking.outbox import Op
 from keel.tracking.pointlog import POINT
+
+if TYPE_CHECKING:  # the records load with the store, not on the path of a first start_run
+    from keel.entities import Artifact, Dataset, ModelVersion, Run
 
 __all__ = [
     "ActiveRun",
@@ -83,6 +88,8 @@ class _RunClient(Client):
         ``patient`` calls get the store's full retries before they queue (creating a run: a run
         created at once has its real experiment id and name)."""
         writer = self._context.writer
+        if writer.error is not None:  # the store could not be opened: nothing can reach it
+            raise writer.error
         if not writer.outbox:
             # one try unless patient: the writer retries queued changes on its own schedule
             try:
@@ -96,33 +103,67 @@ class _RunClient(Client):
         return result
 
     def start(
-        self, experiment: str | None, name: str | None, *, tags: Mapping[str, Any], **fields: Any
-    ) -> Run:
-        """Create a run; with the store away, choose its id here and queue its creation."""
+        self,
+        experiment: str | None,
+        name: str | None,
+        *,
+        tags: Mapping[str, Any],
+        git: Callable[[], tuple[str | None, bool | None]],
+        **fields: Any,
+    ) -> Run | QueuedRun:
+        """Create a run; with the store away (or still opening), choose its id here and queue its
+        creation. ``git`` gives the (commit, dirty) of the work tree, asked for in a thread."""
         if name is not None:
             self._context.naming.validate("run", name)
         clean = limits.clean_tags(tags)
-
-        def queue() -> tuple[Op, Run]:
-            run_id, start = new_id(), now_ms()
-            local = name
-            if local is None and "{seq" not in (self._context.naming.rule("run").pattern or ""):
-                local = self._context.naming.generate("run", experiment=experiment or DEFAULT_EXPERIMENT)
-            # a pattern with {seq} needs the store's count: the name is chosen when the run is sent
-            rest = {k: v for k, v in fields.items() if k != "parent_run_id"}
-            args = {
-                "experiment": experiment,
-                "name": local,
-                "tags": clean,
-                "parent_run_id": fields.get("parent_run_id"),
-                "fields": {**rest, "start_time": start},
-            }
-            return Op("create_run", run_id, args), _local_run(run_id, local or "", start, clean, **fields)
-
-        run: Run = self._send(
-            lambda: self.create_run(experiment, name, tags=clean, **fields), queue, patient=True
+        if self._opens_in_background(experiment):
+            # the first run of a process: the writer opens the store (and creates it, in a new
+            # project) in a thread while the script goes on; what the script logs queues behind
+            op, local = self._queued_run(experiment, name, clean, fields)
+            environment._pending[op.run_id] = git  # the writer takes the answer when it creates the run
+            writer = self._context.writer
+            writer.outbox.add(op)
+            writer.wake()
+            return local
+        commit, dirty = git()
+        fields = {**fields, "git_commit": commit, "git_dirty": dirty}
+        created: Run | QueuedRun = self._send(
+            lambda: self.create_run(experiment, name, tags=clean, **fields),
+            lambda: self._queued_run(experiment, name, clean, fields),
+            patient=True,
         )
-        return run
+        return created
+
+    def _queued_run(
+        self, experiment: str | None, name: str | None, clean: dict[str, str], fields: dict[str, Any]
+    ) -> tuple[Op, QueuedRun]:
+        """The op that creates the run later, with the id and start time chosen now, and the run
+        as this process knows it meanwhile."""
+        run_id, start = new_id(), now_ms()
+        local = name
+        if local is None and "{seq" not in (self._context.naming.rule("run").pattern or ""):
+            local = self._context.naming.generate("run", experiment=experiment or DEFAULT_EXPERIMENT)
+        # a pattern with {seq} needs the store's count: the name is chosen when the run is sent
+        rest = {k: v for k, v in fields.items() if k != "parent_run_id"}
+        args = {
+            "experiment": experiment,
+            "name": local,
+            "tags": clean,
+            "parent_run_id": fields.get("parent_run_id"),
+            "fields": {**rest, "start_time": start},
+        }
+        return Op("create_run", run_id, args), QueuedRun(run_id, local or "", start, clean, fields)
+
+    def _opens_in_background(self, experiment: str | None) -> bool:
+        """Whether this run's creation can wait for a store that is not open yet: a SQL store not
+        opened by this process, and names the store need not see first. An experiment name that
+        breaks the naming rules may still name an existing experiment, which only the store knows:
+        that run is created at once, as before."""
+        context = self._context
+        if context.store_open or context.writer.outbox:
+            return False
+        rule = context.naming.rule("experiment")
+        return not rule.problems(experiment or DEFAULT_EXPERIMENT)
 
     def update_run(self, run_id: str, **changes: Any) -> None:
         def queue() -> tuple[Op, None]:
@@ -165,6 +206,8 @@ class _RunClient(Client):
             blob, sha, size = self._context.writer.outbox.stage(source)
             kind = media_type(name)
             op = Op("artifact", run_id, {"name": name, "sha256": sha, "media_type": kind}, blob=blob)
+            from keel.entities import Artifact
+
             return op, Artifact(run_id, name, sha, size, kind, now_ms())
 
         artifact: Artifact = self._send(lambda: Client._put_and_record(self, run_id, name, source), queue)
@@ -172,6 +215,8 @@ class _RunClient(Client):
 
     def _record_dataset(self, run_id: str, info: dict[str, Any], context: str) -> Dataset:
         def queue() -> tuple[Op, Dataset]:
+            from keel.entities import Dataset
+
             dataset = Dataset(0, info["name"], info["fingerprint"], info["schema"], info["row_count"],
                               info["source"], now_ms(), context=context)  # fmt: skip
             return Op("dataset", run_id, {**info, "context": context}), dataset
@@ -191,8 +236,23 @@ class _RunClient(Client):
         )
 
 
+class QueuedRun:
+    """A run whose creation waits in the outbox: its id at once, this process's picture of it
+    (:meth:`local`) when asked."""
+
+    __slots__ = ("fields", "name", "run_id", "start", "tags")
+
+    def __init__(self, run_id: str, name: str, start: int, tags: Mapping[str, str], fields: Any):
+        self.run_id, self.name, self.start, self.tags, self.fields = run_id, name, start, tags, fields
+
+    def local(self) -> Run:
+        return _local_run(self.run_id, self.name, self.start, self.tags, **self.fields)
+
+
 def _local_run(run_id: str, name: str, start: int, tags: Mapping[str, str], **fields: Any) -> Run:
     """This process's picture of a run whose creation waits in the outbox."""
+    from keel.entities import Run
+
     return Run(
         run_id=run_id, experiment_id="", name=name, status=RunStatus.RUNNING, lifecycle_stage="active",
         user="", host="", pid=fields.get("pid"), start_time=start, end_time=None, heartbeat_at=None,
@@ -222,21 +282,26 @@ class ActiveRun:
     """A run this process is logging to. Use it as a context manager; it ends the run on exit:
     FINISHED, FAILED (with the traceback) on an exception, KILLED on KeyboardInterrupt."""
 
-    def __init__(self, client: _RunClient, run: Run, *, system_metrics: bool):
+    def __init__(self, client: _RunClient, run: Run | QueuedRun, *, system_metrics: bool):
         self.client = client
         self.run_id = run.run_id
-        self.info = run
+        self._info: Run | QueuedRun = run
         self._writer = client._context.writer
         #: metric key -> key id in the writer's point log
         self._keys = self._writer.attach(run.run_id)
         self._points = self._writer.points
         self._ended = False
         self._sampler: Any = None
+        self._sampler_lock = threading.Lock()
+        self._sampler_closed = False
+        self._sampler_starting: Pending | None = None
         if system_metrics:
-            self._start_sampler()
+            # importing psutil and NVML and probing the GPUs costs tens of milliseconds: the
+            # first samples can wait for them, the script need not
+            self._sampler_starting = later(self._start_sampler, "system-metrics start")
 
     def __repr__(self) -> str:
-        return f"ActiveRun(run_id={self.run_id!r}, name={self.info.name!r})"
+        return f"ActiveRun(run_id={self.run_id!r}, name={self._info.name!r})"
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -260,10 +325,32 @@ class ActiveRun:
             self.end(RunStatus.FAILED, traceback=text)
 
     @property
+    def info(self) -> Run:
+        """The run as the store has it; while its creation waits in the outbox (the store is away,
+        or opening in the background) what this process knows (no experiment id yet)."""
+        writer = self._writer
+        if isinstance(self._info, QueuedRun):
+            self._info = self._info.local()
+        if not self._info.experiment_id and writer.error is None and not writer.offline:
+            with contextlib.suppress(KeelError):
+                self._info = self.client.get_run(self.run_id)  # waits for queued changes first
+        return self._info
+
+    @info.setter
+    def info(self, run: Run) -> None:
+        self._info = run
+
+    @property
     def name(self) -> str:
         return self.info.name
 
     def _start_sampler(self) -> None:
+        try:
+            self._start_sampling()
+        except Exception as exc:  # system metrics are best effort; the run goes on without them
+            log.warning("keel: no system metrics for run %s: %s", self.run_id, exc)
+
+    def _start_sampling(self) -> None:
         from keel.tracking.system import SystemSampler
 
         settings = self.client._context.settings
@@ -277,12 +364,16 @@ class ActiveRun:
             for key, value in metrics.items():
                 writer.log(run_id, key, float(value), step, stamp)
 
-        self._sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
-        note = self._sampler.gpu_note
+        sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
+        note = sampler.gpu_note
         if note:
             log.info("keel: %s", note)
             self.client.set_tags(self.run_id, {"keel.gpu": note})
-        self._sampler.start()
+        with self._sampler_lock:
+            if self._sampler_closed:  # the run ended first
+                return
+            sampler.start()
+            self._sampler = sampler
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED, traceback: str | None = None) -> None:
         """Flush everything logged, record cost, and mark the run ``status``."""
@@ -290,6 +381,11 @@ class ActiveRun:
             return
         self._ended = True
         cost = None
+        if self._sampler_starting is not None:
+            with contextlib.suppress(TimeoutError):  # behind a store that is slow to open
+                self._sampler_starting.wait(timeout=5.0)
+        with self._sampler_lock:
+            self._sampler_closed = True
         if self._sampler is not None:
             try:
                 self._sampler.stop()
@@ -299,14 +395,20 @@ class ActiveRun:
             except Exception as exc:  # cost is best effort; never fail the run for it
                 log.warning("keel: could not estimate the cost of run %s: %s", self.run_id, exc)
         self._writer.detach(self.run_id)
-        self.client.update_run(
-            self.run_id,
-            status=RunStatus(status),
-            end_time=now_ms(),
-            traceback=traceback,
-            cost_usd=cost.total_usd if cost else None,
-            cost_detail=cost.as_dict() if cost else None,
-        )
+        try:
+            self.client.update_run(
+                self.run_id,
+                status=RunStatus(status),
+                end_time=now_ms(),
+                traceback=traceback,
+                cost_usd=cost.total_usd if cost else None,
+                cost_detail=cost.as_dict() if cost else None,
+            )
+        except BaseException:
+            with _stack_lock:
+                if self in _stack:
+                    _stack.remove(self)
+            raise
         self.client._context.logged_params.pop(self.run_id, None)
         if self._writer.offline and self._writer.waiting:
             log.warning(
@@ -360,6 +462,7 @@ def start_run(
             )
         client = _RunClient(tracking_uri)
         settings = client._context.settings
+        run: Run | QueuedRun
         if run_id is not None:
             client.update_run(run_id, status=RunStatus.RUNNING)  # NotFoundError if unknown
             if client._context.writer.outbox:  # the store is away: go on with what we know
@@ -367,7 +470,7 @@ def start_run(
             else:
                 run = client.get_run(run_id)
         else:
-            commit, dirty = git_info()
+            git = git_info_soon()  # `git` runs in a thread; a queued creation does not wait for it
             all_tags = dict(tags or {})
             if description:
                 all_tags["keel.note"] = description
@@ -378,8 +481,7 @@ def start_run(
                 parent_run_id=_stack[-1].run_id if _stack else None,
                 pid=os.getpid(),
                 heartbeat_interval=settings.heartbeat_interval,
-                git_commit=commit,
-                git_dirty=dirty,
+                git=git,
                 entry_point=entry_point(),
             )
         # None: the setting decides, for top-level runs; True samples even a nested run
@@ -532,6 +634,8 @@ def flush() -> None:
     """Block until every point logged so far is in the store."""
     for run in list(_stack):
         run.flush()
+        if run._writer.error is not None:
+            raise run._writer.error
 
 
 # -- process lifecycle ---------------------------------------------------------------------------

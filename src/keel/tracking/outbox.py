@@ -197,6 +197,14 @@ def apply_op(context: Any, op: Op, blobs: Path) -> None:
         from keel.tracking.client import Client
 
         fields = {k: v for k, v in args["fields"].items() if v is not None}
+        if "git_commit" not in args["fields"]:  # asked in a thread when the creation was queued
+            from keel.tracking.environment import take_pending_git
+
+            git = take_pending_git(op.run_id)
+            if git is not None:
+                fields.update(
+                    (k, v) for k, v in zip(("git_commit", "git_dirty"), git, strict=True) if v is not None
+                )
         try:  # a name left to the store's count ({seq}) is chosen here
             Client.for_context(context).create_run(
                 args["experiment"], args["name"], tags=args.get("tags"),

@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keel.errors import KeelError, StoreError, StoreUnavailableError
+from keel.tracking.background import Pending, later
+from keel.tracking.context import StoreHandle
 from keel.tracking.outbox import Outbox
 from keel.tracking.pointlog import MAX_BATCH_POINTS, SEGMENT_BYTES, PointLog
 from keel.tracking.recovery import SCAN_INTERVAL, DeadProcesses
@@ -136,7 +139,7 @@ class MetricWriter(DeadProcesses):
             self._requested += 1
             target = self._requested
             self._wake.set()
-            while not self._done.wait_for(lambda: self._completed >= target, 0.25):
+            while not self._done.wait_for(lambda: self._completed >= target or self.error is not None, 0.25):
                 waited = time.monotonic() - started
                 if waited >= timeout or (self.offline and waited >= self.offline_wait):
                     return False  # the store is away: the rest stays spooled and queued
@@ -212,6 +215,50 @@ class MetricWriter(DeadProcesses):
             self.points = None
         self.outbox.close()
 
+    # -- opening the store (keel.tracking.context.StoreHandle: opened here, not by the caller) ---
+    #: why the store cannot be opened at all (a path that cannot be created, a read-only or
+    #: corrupt file, a schema from a newer keel): the fluent API raises it at the script's next call
+    error: Exception | None = None
+    _opener: Pending | None = None
+
+    def _store_ready(self) -> bool:
+        """Whether the store is open. One handed over unopened is opened on keel's helper thread
+        (``keel.tracking.background``), so that this one goes on moving points to the spool
+        meanwhile (opening may take a second or more); a caller's own cycle (a flush with no
+        writer thread) opens it itself. Nothing queued is dropped while the store is unavailable
+        or cannot be opened (:attr:`error`)."""
+        handle = self.store
+        if not isinstance(handle, StoreHandle) or handle.is_open:
+            return True
+        if self.error is not None or (self._opener is not None and not self._opener.done):
+            return False
+        if self._failures and time.monotonic() < self._next_retry:
+            return False
+        if threading.current_thread() is not self._thread:
+            return self._open_store(handle)
+        self._opener = later(lambda: self._open_store(handle), "store opening")
+        return False
+
+    def _open_store(self, handle: StoreHandle) -> bool:
+        try:
+            handle.open()
+        except StoreUnavailableError as exc:
+            self._failed("run changes", "they are queued", exc)
+            return False
+        except Exception as exc:
+            if not isinstance(exc, KeelError):
+                exc = StoreError(
+                    f"cannot open the metadata store {handle.url}: {exc}. Check the tracking URI "
+                    "(KEEL_TRACKING_URI or tracking_uri=) and that its folder is writable."
+                )
+            self.error = exc
+            log.error("keel: %s; what this process logs waits in %s", exc, self.spool_dir)
+            with self._done:
+                self._done.notify_all()
+            return False
+        self.wake()
+        return True
+
     # -- one cycle ---------------------------------------------------------------------------
     def _single_try(self) -> Any:
         # this thread has its own retry schedule: a store with retries of its own tries once here
@@ -220,6 +267,8 @@ class MetricWriter(DeadProcesses):
 
     def _cycle(self, force: bool = False) -> None:
         with self._lock:
+            if not self._store_ready():
+                return  # points wait in the point log, run changes in the outbox
             # a forced cycle (flush) sends every point appended before it started; a segment sends
             # one range at a time, so that can take more than one round
             todo = self.points.ends() if force and self.points is not None else {}
