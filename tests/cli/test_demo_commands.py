@@ -275,3 +275,32 @@ def test_keel_ui_and_server_without_the_server_extra_say_what_to_install(project
         assert f"pip install '{DISTRIBUTION}[server]'" in " ".join(result.stderr.split()), result.stderr
         assert "Traceback" not in result.stderr
     assert _pyproject()["project"]["name"] == DISTRIBUTION  # type: ignore[index]
+
+
+def test_the_quickstart_says_how_to_put_its_virtualenv_on_path(tmp_path: Path) -> None:
+    """``make demo`` runs ``.venv/bin/keel`` without activating ``.venv``: the hints it prints would
+    answer "keel: command not found" unless the quickstart also prints the line that activates it."""
+    from keel.cli.quickstart import activate_hint
+
+    venv_bin = tmp_path / "project" / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "activate").write_text(f'export PATH="{venv_bin}:$PATH"\n')
+    (venv_bin / "keel").write_text("#!/bin/sh\necho keel from the demo venv\n")
+    (venv_bin / "keel").chmod(0o755)
+    python = str(venv_bin / "python")
+    hint = activate_hint(python, "/usr/bin:/bin", tmp_path / "project")
+    assert hint == "source .venv/bin/activate"
+    # the printed line, run as written in a plain shell, makes the printed `keel …` commands work
+    shell = subprocess.run(
+        ["bash", "-c", f"{hint} && keel"],
+        cwd=tmp_path / "project",
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shell.stdout == "keel from the demo venv\n", shell.stderr
+    assert activate_hint(python, "/usr/bin:/bin", tmp_path).endswith("project/.venv/bin/activate")  # type: ignore[union-attr]
+    # already active, or no virtualenv at all: nothing to add
+    assert activate_hint(python, f"{venv_bin}{os.pathsep}/usr/bin", tmp_path / "project") is None
+    assert activate_hint(str(tmp_path / "python"), "/usr/bin", tmp_path) is None

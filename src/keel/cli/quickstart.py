@@ -9,7 +9,11 @@ served from the cache and registers nothing new.
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from keel.cli._output import console, format_duration, print_json, table
@@ -288,6 +292,27 @@ def quickstart_pipeline(
     return {"results": results, "registered": register_best(results, model_name)}
 
 
+def activate_hint(executable: str, path: str, cwd: Path) -> str | None:
+    """``source .venv/bin/activate`` when the virtualenv keel runs from is not on ``PATH``, else None.
+
+    ``make demo`` installs keel in ``.venv`` and runs ``.venv/bin/keel`` without activating it, so
+    the ``keel …`` and ``python -c …`` lines printed after the table would answer "command not found"
+    (or run another Python) in the newcomer's shell. Not a virtualenv (no ``activate`` beside the
+    interpreter): nothing to say.
+    """
+    bin_dir = Path(executable).parent  # not resolved: a venv's python is a link to the base one
+    if not (bin_dir / "activate").is_file():
+        return None
+    on_path = {Path(entry).resolve() for entry in path.split(os.pathsep) if entry}
+    if bin_dir.resolve() in on_path:
+        return None
+    try:
+        shown = str(bin_dir.resolve().relative_to(cwd.resolve()))
+    except ValueError:
+        shown = str(bin_dir.resolve())
+    return f"source {shlex.quote(shown + '/activate')}"
+
+
 def run_quickstart(
     experiment: str = "quickstart", model_name: str = "breast-cancer-classifier", json_output: bool = False
 ) -> list[dict[str, Any]]:
@@ -348,6 +373,9 @@ def run_quickstart(
             f"(pipeline run {outcome.pipeline_run_id})."
         )
     out.print(f"{model_name} version {registered['version']} is @champion ({registered['champion']}). Next:")
+    activate = activate_hint(sys.executable, os.environ.get("PATH", ""), Path.cwd())
+    if activate:
+        out.print(f"  {activate}    # keel is installed in this virtualenv, not yet on your PATH")
     out.print(f"  keel runs compare {' '.join(r['run_id'][:8] for r in results[:2])}")
     out.print(f"  keel models show {model_name}")
     out.print(f"  keel pipeline show {outcome.pipeline_run_id}")
