@@ -453,6 +453,21 @@ def test_installed_script_help_and_version(project: Path) -> None:
     assert _keel("version", cwd=project).stdout.strip() == keel.__version__
 
 
+def test_python_dash_m_keel_is_the_cli(runs: Runs) -> None:
+    """``python -m keel`` works where the ``keel`` script is not on PATH (an inactive virtualenv)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "keel", "runs", "list", "--json"],
+        cwd=runs.folder,
+        env={**os.environ, "KEEL_SYSTEM_METRICS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {run["run_id"] for run in json.loads(result.stdout)} == {runs.good, runs.weak, runs.failed}
+
+
 def test_installed_script_lists_runs_and_fails_cleanly(runs: Runs) -> None:
     result = _keel("runs", "list", "--json", cwd=runs.folder)
     assert result.returncode == 0, result.stderr
