@@ -99,3 +99,16 @@ def test_every_keel_command_in_the_docs_names_real_commands_and_options(tmp_path
         if result.exit_code != 0 or "Usage: keel" not in result.output:
             problems.append(f"{doc}: {line}\n    {' '.join(result.output.split())[-300:]}")
     assert not problems, "\n".join(problems)
+
+
+def test_python_examples_use_only_public_names():
+    """A reader copies what the docs show: an example reaching into ``client._context`` teaches an
+    API that may change without notice (docs/ui.md did, where ``client.artifacts`` says the same)."""
+    private = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*\._[a-z]\w*|(?:from|import) keel[\w.]*\._")
+    found = [
+        f"{name}: {line.strip()}"
+        for name, code in _examples()
+        for line in code.splitlines()
+        if private.search(line)
+    ]
+    assert not found, "\n".join(found)
