@@ -262,6 +262,23 @@ def test_pipeline_page_draws_the_dag_with_status_and_cache_hits(demo: Any) -> No
     assert f'href="/ui/pipelines/{ids["pipeline_run_id"]}"' in listing
 
 
+def test_pipeline_page_rounds_step_timings(demo: Any) -> None:
+    """Step timings to the millisecond and memory to the megabyte, as ``keel pipeline show`` prints."""
+    from keel.entities import StepRun
+
+    _, _, client = demo
+    parent = client.create_run("pipelines", "noisy")
+    graph = {"name": "noisy", "nodes": [{"id": "load", "step": "load", "upstream": []}]}
+    pipeline_run_id = client.store.create_pipeline_run(parent.run_id, "noisy", params={}, graph=graph)
+    step = StepRun(
+        "load", "load", "done", cache_key="k", wall_s=0.164291, cpu_s=0.0741861, peak_rss_mb=261.898
+    )
+    client.store.record_step_runs(pipeline_run_id, [step])
+    page = get(demo, f"/ui/pipelines/{pipeline_run_id}").text
+    assert ">0.164<" in page and ">0.074<" in page and ">262<" in page
+    assert "0.164291" not in page and "0.0741861" not in page and "261.898" not in page
+
+
 def test_vendored_files_match_the_readme_and_core_js_is_small() -> None:
     readme = (STATIC / "README.md").read_text()
     for name, digest in re.findall(r"\| `(vendor/[^`]+)` \|[^\n]*\| ([0-9a-f]{64}) \|", readme):
