@@ -304,3 +304,23 @@ def test_the_quickstart_says_how_to_put_its_virtualenv_on_path(tmp_path: Path) -
     # already active, or no virtualenv at all: nothing to add
     assert activate_hint(python, f"{venv_bin}{os.pathsep}/usr/bin", tmp_path / "project") is None
     assert activate_hint(str(tmp_path / "python"), "/usr/bin", tmp_path) is None
+
+
+def test_the_quickstart_hints_stay_whole_on_a_narrow_terminal() -> None:
+    """On an 80-column terminal the ``python -c "import keel; …"`` hint was folded in two, and the
+    pasted first half is a shell syntax error; each hint is printed on one line, whatever the width."""
+    import io
+
+    from rich.console import Console
+
+    from keel.cli.quickstart import next_steps, print_next_steps
+
+    screen = io.StringIO()
+    narrow = Console(file=screen, width=40, force_terminal=True, color_system=None, highlight=False)
+    print_next_steps(narrow, "breast-cancer-classifier", ["9f0a72e8" + "0" * 24, "7369fc4e" + "0" * 24], 1)
+    printed = screen.getvalue().splitlines()
+    hints = next_steps("breast-cancer-classifier", ["9f0a72e8" + "0" * 24, "7369fc4e" + "0" * 24], 1)
+    assert printed == hints
+    assert any(
+        line.startswith('  python -c "import keel; print(') and line.endswith('))"') for line in printed
+    )

@@ -313,6 +313,29 @@ def activate_hint(executable: str, path: str, cwd: Path) -> str | None:
     return f"source {shlex.quote(shown + '/activate')}"
 
 
+def next_steps(model_name: str, run_ids: list[str], pipeline_run_id: int) -> list[str]:
+    """The commands printed after the table (``keel runs compare …``), each a line to paste."""
+    lines = []
+    activate = activate_hint(sys.executable, os.environ.get("PATH", ""), Path.cwd())
+    if activate:
+        lines.append(f"  {activate}    # keel is installed in this virtualenv, not yet on your PATH")
+    return [
+        *lines,
+        f"  keel runs compare {' '.join(run_id[:8] for run_id in run_ids[:2])}",
+        f"  keel models show {model_name}",
+        f"  keel pipeline show {pipeline_run_id}",
+        "  keel ui                      # look at the runs, charts, data validation and pipeline",
+        f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"",
+    ]
+
+
+def print_next_steps(out: Any, model_name: str, run_ids: list[str], pipeline_run_id: int) -> None:
+    """Print :func:`next_steps` on a rich console, each on one line whatever the terminal's width:
+    a command folded in two (``python -c "import keel;`` / ``print(…)"``) cannot be pasted."""
+    for line in next_steps(model_name, run_ids, pipeline_run_id):
+        out.print(line, soft_wrap=True, markup=False)
+
+
 def run_quickstart(
     experiment: str = "quickstart", model_name: str = "breast-cancer-classifier", json_output: bool = False
 ) -> list[dict[str, Any]]:
@@ -373,12 +396,5 @@ def run_quickstart(
             f"(pipeline run {outcome.pipeline_run_id})."
         )
     out.print(f"{model_name} version {registered['version']} is @champion ({registered['champion']}). Next:")
-    activate = activate_hint(sys.executable, os.environ.get("PATH", ""), Path.cwd())
-    if activate:
-        out.print(f"  {activate}    # keel is installed in this virtualenv, not yet on your PATH")
-    out.print(f"  keel runs compare {' '.join(r['run_id'][:8] for r in results[:2])}")
-    out.print(f"  keel models show {model_name}")
-    out.print(f"  keel pipeline show {outcome.pipeline_run_id}")
-    out.print("  keel ui                      # look at the runs, charts, data validation and pipeline")
-    out.print(f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"")
+    print_next_steps(out, model_name, [r["run_id"] for r in results], outcome.pipeline_run_id)
     return results
