@@ -324,3 +324,12 @@ def test_the_quickstart_hints_stay_whole_on_a_narrow_terminal() -> None:
     assert any(
         line.startswith('  python -c "import keel; print(') and line.endswith('))"') for line in printed
     )
+
+
+def test_make_demo_shows_the_install_progress() -> None:
+    """The install is the slowest part of a first ``make demo`` (~20 s from a warm cache): with
+    ``uv pip install -q`` a newcomer watched a silent terminal; uv's own progress must show."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("$(VENV)/.demo:", 1)[1].split("\n\n", 1)[0]
+    (install,) = [line for line in recipe.splitlines() if "uv pip install" in line]
+    assert not {"-q", "--quiet"} & set(shlex.split(install)), install
