@@ -333,3 +333,45 @@ def test_make_demo_shows_the_install_progress() -> None:
     recipe = makefile.split("$(VENV)/.demo:", 1)[1].split("\n\n", 1)[0]
     (install,) = [line for line in recipe.splitlines() if "uv pip install" in line]
     assert not {"-q", "--quiet"} & set(shlex.split(install)), install
+
+
+def _on_a_terminal(code: str, columns: int) -> str:
+    """What ``python -c CODE`` prints on a pseudo-terminal ``columns`` wide (as rich sees a real one)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=follower, stderr=follower, env={**env, "NO_COLOR": "1"}
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(60)
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
+
+
+def test_the_quickstart_table_keeps_ids_and_amounts_whole_on_80_columns() -> None:
+    """On an 80-column terminal the cost ``$0.0000084`` was folded into ``$0.00000`` over ``84`` (read:
+    free) and run ids could fold too; only the model names may fold now."""
+    result = {"accuracy": 0.979, "f1": 0.9832, "roc_auc": 0.9973, "seconds": 1.1, "cost_usd": 8.4e-06}
+    results = [
+        {**result, "run_id": "dd407f9e" + "0" * 24, "name": "logistic-sgd", "champion": True},
+        {**result, "run_id": "2f8581ba" + "0" * 24, "name": "gradient-boosting", "champion": False},
+    ]
+    code = f"from keel.cli.quickstart import print_results; print_results('quickstart', {results!r})"
+    screen = _on_a_terminal(code, 80)
+    assert "$0.0000084" in screen and "dd407f9e" in screen and "0.9973" in screen, screen
+    assert max(len(line) for line in screen.splitlines()) <= 80, screen

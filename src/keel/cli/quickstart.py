@@ -336,6 +336,30 @@ def print_next_steps(out: Any, model_name: str, run_ids: list[str], pipeline_run
         out.print(line, soft_wrap=True, markup=False)
 
 
+def print_results(experiment: str, results: list[dict[str, Any]]) -> None:
+    """The candidates side by side; ids and numbers stay whole on a narrow terminal (model names fold)."""
+    from keel.tracking.cost import format_usd
+
+    table(
+        f"keel quickstart: experiment {experiment!r}",
+        ["run", "model", "accuracy", "f1", "roc_auc", "time", "cost", ""],
+        [
+            [
+                r["run_id"][:8],
+                r["name"],
+                f"{r['accuracy']:.4f}",
+                f"{r['f1']:.4f}",
+                f"{r['roc_auc']:.4f}",
+                format_duration(int(r["seconds"] * 1000)),
+                format_usd(r["cost_usd"]) if r["cost_usd"] is not None else "",
+                "@champion" if r["champion"] else "",
+            ]
+            for r in results
+        ],
+        whole=["run", "accuracy", "f1", "roc_auc", "time", "cost"],
+    )
+
+
 def run_quickstart(
     experiment: str = "quickstart", model_name: str = "breast-cancer-classifier", json_output: bool = False
 ) -> list[dict[str, Any]]:
@@ -370,25 +394,7 @@ def run_quickstart(
             }
         )
         return results
-    from keel.tracking.cost import format_usd
-
-    table(
-        f"keel quickstart: experiment {experiment!r}",
-        ["run", "model", "accuracy", "f1", "roc_auc", "time", "cost", ""],
-        [
-            [
-                r["run_id"][:8],
-                r["name"],
-                f"{r['accuracy']:.4f}",
-                f"{r['f1']:.4f}",
-                f"{r['roc_auc']:.4f}",
-                format_duration(int(r["seconds"] * 1000)),
-                format_usd(r["cost_usd"]) if r["cost_usd"] is not None else "",
-                "@champion" if r["champion"] else "",
-            ]
-            for r in results
-        ],
-    )
+    print_results(experiment, results)
     out = console()
     if cached == len(outcome.nodes):
         out.print(
