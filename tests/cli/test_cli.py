@@ -451,6 +451,10 @@ def test_installed_script_help_and_version(project: Path) -> None:
     assert "runs" in result.stdout
     assert "quickstart" in result.stdout
     assert _keel("version", cwd=project).stdout.strip() == keel.__version__
+    # the flag most people try first; it must not open (or create) a store
+    flag = _keel("--version", cwd=project)
+    assert flag.returncode == 0 and flag.stdout.strip() == keel.__version__, flag.stderr
+    assert not (project / ".keel").exists()
 
 
 def test_pipeline_show_rounds_step_timings(project: Path) -> None:
