@@ -18,10 +18,12 @@ $(BIN)/python:
 	uv venv -q -p $(PYTHON) $(VENV)
 
 # keel is distributed as keel-mlops (docs/decisions/010); a .venv made before the rename still holds
-# the old `keel` distribution, whose files would clash with the new one's, so it goes first
+# the old `keel` distribution, whose files would clash with the new one's, so it goes first.
+# Not quiet: the install is the slowest part of a first `make demo` (~20 s even from a warm cache),
+# and uv's progress says it is working.
 $(VENV)/.demo: pyproject.toml | $(BIN)/python
 	@uv pip uninstall -q -p $(BIN)/python keel 2>/dev/null || true
-	uv pip install -q -p $(BIN)/python --compile-bytecode -e '.[quickstart]'
+	uv pip install -p $(BIN)/python --compile-bytecode -e '.[quickstart]'
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python

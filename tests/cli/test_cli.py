@@ -451,6 +451,45 @@ def test_installed_script_help_and_version(project: Path) -> None:
     assert "runs" in result.stdout
     assert "quickstart" in result.stdout
     assert _keel("version", cwd=project).stdout.strip() == keel.__version__
+    # the flag most people try first; it must not open (or create) a store
+    flag = _keel("--version", cwd=project)
+    assert flag.returncode == 0 and flag.stdout.strip() == keel.__version__, flag.stderr
+    assert not (project / ".keel").exists()
+
+
+def test_pipeline_show_rounds_step_timings(project: Path) -> None:
+    """``keel pipeline show`` printed ``0.0741861`` s of CPU and ``261.898`` MB: noise past the
+    millisecond and the megabyte."""
+    from keel.entities import StepRun
+
+    client = keel.Client()
+    parent = client.create_run("pipelines", "noisy")
+    graph = {"name": "p", "nodes": [{"id": "load", "step": "load", "upstream": []}]}
+    pipeline_run_id = client.store.create_pipeline_run(parent.run_id, "p", params={}, graph=graph)
+    step = StepRun(
+        "load", "load", "done", cache_key="k", wall_s=0.164291, cpu_s=0.0741861, peak_rss_mb=261.898
+    )
+    client.store.record_step_runs(pipeline_run_id, [step])
+    result = invoke("pipeline", "show", str(pipeline_run_id))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    row = next(line for line in result.stdout.splitlines() if "│ load" in line)  # type: ignore[attr-defined]
+    assert "0.164" in row and "0.074" in row and "262" in row
+    assert "0.164291" not in row and "0.0741861" not in row and "261.898" not in row
+
+
+def test_python_dash_m_keel_is_the_cli(runs: Runs) -> None:
+    """``python -m keel`` works where the ``keel`` script is not on PATH (an inactive virtualenv)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "keel", "runs", "list", "--json"],
+        cwd=runs.folder,
+        env={**os.environ, "KEEL_SYSTEM_METRICS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {run["run_id"] for run in json.loads(result.stdout)} == {runs.good, runs.weak, runs.failed}
 
 
 def test_installed_script_lists_runs_and_fails_cleanly(runs: Runs) -> None:

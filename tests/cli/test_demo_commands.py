@@ -275,3 +275,103 @@ def test_keel_ui_and_server_without_the_server_extra_say_what_to_install(project
         assert f"pip install '{DISTRIBUTION}[server]'" in " ".join(result.stderr.split()), result.stderr
         assert "Traceback" not in result.stderr
     assert _pyproject()["project"]["name"] == DISTRIBUTION  # type: ignore[index]
+
+
+def test_the_quickstart_says_how_to_put_its_virtualenv_on_path(tmp_path: Path) -> None:
+    """``make demo`` runs ``.venv/bin/keel`` without activating ``.venv``: the hints it prints would
+    answer "keel: command not found" unless the quickstart also prints the line that activates it."""
+    from keel.cli.quickstart import activate_hint
+
+    venv_bin = tmp_path / "project" / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "activate").write_text(f'export PATH="{venv_bin}:$PATH"\n')
+    (venv_bin / "keel").write_text("#!/bin/sh\necho keel from the demo venv\n")
+    (venv_bin / "keel").chmod(0o755)
+    python = str(venv_bin / "python")
+    hint = activate_hint(python, "/usr/bin:/bin", tmp_path / "project")
+    assert hint == "source .venv/bin/activate"
+    # the printed line, run as written in a plain shell, makes the printed `keel …` commands work
+    shell = subprocess.run(
+        ["bash", "-c", f"{hint} && keel"],
+        cwd=tmp_path / "project",
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shell.stdout == "keel from the demo venv\n", shell.stderr
+    assert activate_hint(python, "/usr/bin:/bin", tmp_path).endswith("project/.venv/bin/activate")  # type: ignore[union-attr]
+    # already active, or no virtualenv at all: nothing to add
+    assert activate_hint(python, f"{venv_bin}{os.pathsep}/usr/bin", tmp_path / "project") is None
+    assert activate_hint(str(tmp_path / "python"), "/usr/bin", tmp_path) is None
+
+
+def test_the_quickstart_hints_stay_whole_on_a_narrow_terminal() -> None:
+    """On an 80-column terminal the ``python -c "import keel; …"`` hint was folded in two, and the
+    pasted first half is a shell syntax error; each hint is printed on one line, whatever the width."""
+    import io
+
+    from rich.console import Console
+
+    from keel.cli.quickstart import next_steps, print_next_steps
+
+    screen = io.StringIO()
+    narrow = Console(file=screen, width=40, force_terminal=True, color_system=None, highlight=False)
+    print_next_steps(narrow, "breast-cancer-classifier", ["9f0a72e8" + "0" * 24, "7369fc4e" + "0" * 24], 1)
+    printed = screen.getvalue().splitlines()
+    hints = next_steps("breast-cancer-classifier", ["9f0a72e8" + "0" * 24, "7369fc4e" + "0" * 24], 1)
+    assert printed == hints
+    assert any(
+        line.startswith('  python -c "import keel; print(') and line.endswith('))"') for line in printed
+    )
+
+
+def test_make_demo_shows_the_install_progress() -> None:
+    """The install is the slowest part of a first ``make demo`` (~20 s from a warm cache): with
+    ``uv pip install -q`` a newcomer watched a silent terminal; uv's own progress must show."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("$(VENV)/.demo:", 1)[1].split("\n\n", 1)[0]
+    (install,) = [line for line in recipe.splitlines() if "uv pip install" in line]
+    assert not {"-q", "--quiet"} & set(shlex.split(install)), install
+
+
+def _on_a_terminal(code: str, columns: int) -> str:
+    """What ``python -c CODE`` prints on a pseudo-terminal ``columns`` wide (as rich sees a real one)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=follower, stderr=follower, env={**env, "NO_COLOR": "1"}
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(60)
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
+
+
+def test_the_quickstart_table_keeps_ids_and_amounts_whole_on_80_columns() -> None:
+    """On an 80-column terminal the cost ``$0.0000084`` was folded into ``$0.00000`` over ``84`` (read:
+    free) and run ids could fold too; only the model names may fold now."""
+    result = {"accuracy": 0.979, "f1": 0.9832, "roc_auc": 0.9973, "seconds": 1.1, "cost_usd": 8.4e-06}
+    results = [
+        {**result, "run_id": "dd407f9e" + "0" * 24, "name": "logistic-sgd", "champion": True},
+        {**result, "run_id": "2f8581ba" + "0" * 24, "name": "gradient-boosting", "champion": False},
+    ]
+    code = f"from keel.cli.quickstart import print_results; print_results('quickstart', {results!r})"
+    screen = _on_a_terminal(code, 80)
+    assert "$0.0000084" in screen and "dd407f9e" in screen and "0.9973" in screen, screen
+    assert max(len(line) for line in screen.splitlines()) <= 80, screen

@@ -74,6 +74,22 @@ def test_a_read_token_cannot_log(live_server, tmp_path):
     assert "keel_" not in reader.url and reader.url == live_server.url
 
 
+def test_a_missing_or_wrong_token_names_the_setting_that_carries_it(live_server):
+    """The server's 401 says "send 'Authorization: Bearer keel_...'", which a curl user acts on; a
+    keel client's user sets KEEL_TRACKING_TOKEN instead, and the error says so."""
+    from keel.errors import StoreError
+    from keel.store.rest import RestStore
+
+    for store in (
+        RestStore(live_server.url, retries=0),
+        RestStore(_uri(live_server, "keel_wrong"), retries=0),
+    ):
+        with pytest.raises(StoreError, match="401") as refused:
+            store.list_experiments()
+        assert "KEEL_TRACKING_TOKEN" in str(refused.value)
+        store.close()
+
+
 def test_the_server_marks_silent_runs_crashed(tmp_path, monkeypatch):
     from keel.entities import RunStatus
     from keel.server import app as server_app

@@ -74,7 +74,7 @@ def test_experiments_and_runs_table(demo: Any) -> None:
     page = get(demo, f"/ui/experiments/{ids['experiment_id']}").text
     for name in ("run-0", "run-1", "run-2", "broken", "pipeline-train"):
         assert name in page
-    assert "status-failed" in page and "1 min 5 s" in page and "$0.0123" in page
+    assert "status-failed" in page and "1 min 5 s" in page and "$0.012" in page
     assert "team=vision" in page and "keel.internal" not in page  # keel's own tags hidden in the table
     # filter with the search language, sort by a metric, choose columns: all in the URL
     page = get(
@@ -91,6 +91,24 @@ def test_experiments_and_runs_table(demo: Any) -> None:
         params={"filter": "params.model = 'gbm'", "order": "metrics.acc"},
     ).text.split("<tbody>")[1]
     assert ascending.index("run-1") < ascending.index("run-2")
+
+
+def test_a_cost_below_a_hundredth_of_a_cent_reads_as_in_the_cli(demo: Any) -> None:
+    """A laptop run costs millionths of a dollar: ``$0.0000`` read as free while ``keel runs list``
+    said ``$0.0000092``; the table and the run page now use the CLI's two significant digits."""
+    from keel.entities import RunStatus
+    from keel.tracking.cost import format_usd
+
+    _, _, client = demo
+    run = client.create_run("tiny-costs", "cheap")
+    client.store.update_run(
+        run.run_id, status=RunStatus.FINISHED, end_time=run.start_time + 1, cost_usd=9.2e-06
+    )
+    assert format_usd(9.2e-06) == "$0.0000092"
+    table = get(demo, f"/ui/experiments/{run.experiment_id}").text.split("<tbody>")[1]
+    page = get(demo, f"/ui/runs/{run.run_id}").text
+    for html in (table, page):
+        assert "$0.0000092" in html and "$0.0000<" not in html
 
 
 def test_a_bad_filter_is_shown_where_it_was_typed(demo: Any) -> None:
@@ -242,6 +260,23 @@ def test_pipeline_page_draws_the_dag_with_status_and_cache_hits(demo: Any) -> No
     assert "cache hit" in page and "RuntimeError: diverged" in page
     listing = get(demo, "/ui/pipelines").text
     assert f'href="/ui/pipelines/{ids["pipeline_run_id"]}"' in listing
+
+
+def test_pipeline_page_rounds_step_timings(demo: Any) -> None:
+    """Step timings to the millisecond and memory to the megabyte, as ``keel pipeline show`` prints."""
+    from keel.entities import StepRun
+
+    _, _, client = demo
+    parent = client.create_run("pipelines", "noisy")
+    graph = {"name": "noisy", "nodes": [{"id": "load", "step": "load", "upstream": []}]}
+    pipeline_run_id = client.store.create_pipeline_run(parent.run_id, "noisy", params={}, graph=graph)
+    step = StepRun(
+        "load", "load", "done", cache_key="k", wall_s=0.164291, cpu_s=0.0741861, peak_rss_mb=261.898
+    )
+    client.store.record_step_runs(pipeline_run_id, [step])
+    page = get(demo, f"/ui/pipelines/{pipeline_run_id}").text
+    assert ">0.164<" in page and ">0.074<" in page and ">262<" in page
+    assert "0.164291" not in page and "0.0741861" not in page and "261.898" not in page
 
 
 def test_vendored_files_match_the_readme_and_core_js_is_small() -> None:

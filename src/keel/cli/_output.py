@@ -62,12 +62,16 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(_json_value(data), indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(
+    title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], whole: Sequence[str] = ()
+) -> None:
+    """A rich table; on a narrow terminal its cells fold, except in the ``whole`` columns (ids, numbers,
+    amounts: ``$0.0000084`` folded after ``$0.00000`` reads as zero)."""
     from rich.table import Table
 
     grid = Table(title=title, header_style="bold", show_lines=False)
     for column in columns:
-        grid.add_column(column, overflow="fold")
+        grid.add_column(column, overflow="fold", no_wrap=column in whole)
     for row in rows:
         grid.add_row(*(cell if hasattr(cell, "__rich__") else _text(cell) for cell in row))
     console().print(grid)

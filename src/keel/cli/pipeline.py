@@ -162,6 +162,11 @@ def _record_json(record: Any) -> dict[str, Any]:
     }
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    """Milliseconds and whole megabytes: ``0.0741861`` s of CPU is noise past the third decimal."""
+    return None if value is None else round(value, digits)
+
+
 def _show(record: Any) -> None:
     from keel.pipelines.tracking import stored_graph
 
@@ -172,7 +177,14 @@ def _show(record: Any) -> None:
         f"pipeline run {record.pipeline_run_id} ({record.status}), tracking run {record.run_id[:8]}",
         ["step", "status", "wall s", "cpu s", "peak MB", "cache key"],
         [
-            [s.node, s.status, s.wall_s, s.cpu_s, s.peak_rss_mb, (s.cache_key or "")[:12]]
+            [
+                s.node,
+                s.status,
+                _rounded(s.wall_s, 3),
+                _rounded(s.cpu_s, 3),
+                _rounded(s.peak_rss_mb, 0),
+                (s.cache_key or "")[:12],
+            ]
             for s in record.steps
         ],
     )

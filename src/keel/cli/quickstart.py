@@ -9,7 +9,11 @@ served from the cache and registers nothing new.
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from keel.cli._output import console, format_duration, print_json, table
@@ -288,6 +292,74 @@ def quickstart_pipeline(
     return {"results": results, "registered": register_best(results, model_name)}
 
 
+def activate_hint(executable: str, path: str, cwd: Path) -> str | None:
+    """``source .venv/bin/activate`` when the virtualenv keel runs from is not on ``PATH``, else None.
+
+    ``make demo`` installs keel in ``.venv`` and runs ``.venv/bin/keel`` without activating it, so
+    the ``keel …`` and ``python -c …`` lines printed after the table would answer "command not found"
+    (or run another Python) in the newcomer's shell. Not a virtualenv (no ``activate`` beside the
+    interpreter): nothing to say.
+    """
+    bin_dir = Path(executable).parent  # not resolved: a venv's python is a link to the base one
+    if not (bin_dir / "activate").is_file():
+        return None
+    on_path = {Path(entry).resolve() for entry in path.split(os.pathsep) if entry}
+    if bin_dir.resolve() in on_path:
+        return None
+    try:
+        shown = str(bin_dir.resolve().relative_to(cwd.resolve()))
+    except ValueError:
+        shown = str(bin_dir.resolve())
+    return f"source {shlex.quote(shown + '/activate')}"
+
+
+def next_steps(model_name: str, run_ids: list[str], pipeline_run_id: int) -> list[str]:
+    """The commands printed after the table (``keel runs compare …``), each a line to paste."""
+    lines = []
+    activate = activate_hint(sys.executable, os.environ.get("PATH", ""), Path.cwd())
+    if activate:
+        lines.append(f"  {activate}    # keel is installed in this virtualenv, not yet on your PATH")
+    return [
+        *lines,
+        f"  keel runs compare {' '.join(run_id[:8] for run_id in run_ids[:2])}",
+        f"  keel models show {model_name}",
+        f"  keel pipeline show {pipeline_run_id}",
+        "  keel ui                      # look at the runs, charts, data validation and pipeline",
+        f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"",
+    ]
+
+
+def print_next_steps(out: Any, model_name: str, run_ids: list[str], pipeline_run_id: int) -> None:
+    """Print :func:`next_steps` on a rich console, each on one line whatever the terminal's width:
+    a command folded in two (``python -c "import keel;`` / ``print(…)"``) cannot be pasted."""
+    for line in next_steps(model_name, run_ids, pipeline_run_id):
+        out.print(line, soft_wrap=True, markup=False)
+
+
+def print_results(experiment: str, results: list[dict[str, Any]]) -> None:
+    """The candidates side by side; ids and numbers stay whole on a narrow terminal (model names fold)."""
+    from keel.tracking.cost import format_usd
+
+    table(
+        f"keel quickstart: experiment {experiment!r}",
+        ["run", "model", "accuracy", "f1", "roc_auc", "time", "cost", ""],
+        [
+            [
+                r["run_id"][:8],
+                r["name"],
+                f"{r['accuracy']:.4f}",
+                f"{r['f1']:.4f}",
+                f"{r['roc_auc']:.4f}",
+                format_duration(int(r["seconds"] * 1000)),
+                format_usd(r["cost_usd"]) if r["cost_usd"] is not None else "",
+                "@champion" if r["champion"] else "",
+            ]
+            for r in results
+        ],
+        whole=["run", "accuracy", "f1", "roc_auc", "time", "cost"],
+    )
+
+
 def run_quickstart(
     experiment: str = "quickstart", model_name: str = "breast-cancer-classifier", json_output: bool = False
 ) -> list[dict[str, Any]]:
@@ -322,25 +394,7 @@ def run_quickstart(
             }
         )
         return results
-    from keel.tracking.cost import format_usd
-
-    table(
-        f"keel quickstart: experiment {experiment!r}",
-        ["run", "model", "accuracy", "f1", "roc_auc", "time", "cost", ""],
-        [
-            [
-                r["run_id"][:8],
-                r["name"],
-                f"{r['accuracy']:.4f}",
-                f"{r['f1']:.4f}",
-                f"{r['roc_auc']:.4f}",
-                format_duration(int(r["seconds"] * 1000)),
-                format_usd(r["cost_usd"]) if r["cost_usd"] is not None else "",
-                "@champion" if r["champion"] else "",
-            ]
-            for r in results
-        ],
-    )
+    print_results(experiment, results)
     out = console()
     if cached == len(outcome.nodes):
         out.print(
@@ -348,9 +402,5 @@ def run_quickstart(
             f"(pipeline run {outcome.pipeline_run_id})."
         )
     out.print(f"{model_name} version {registered['version']} is @champion ({registered['champion']}). Next:")
-    out.print(f"  keel runs compare {' '.join(r['run_id'][:8] for r in results[:2])}")
-    out.print(f"  keel models show {model_name}")
-    out.print(f"  keel pipeline show {outcome.pipeline_run_id}")
-    out.print("  keel ui                      # look at the runs, charts, data validation and pipeline")
-    out.print(f"  python -c \"import keel; print(keel.load_model('models:/{model_name}@champion'))\"")
+    print_next_steps(out, model_name, [r["run_id"] for r in results], outcome.pipeline_run_id)
     return results

@@ -78,7 +78,13 @@ def _error(response: Any) -> errors.KeelError:
         return cls(message)
     if kind == "FilterSyntaxError":
         return errors.FilterSyntaxError(message)
-    if status in (401, 403):
+    if status == 401:
+        # the server names the HTTP header (right for curl); a keel client is configured, not coded
+        return errors.StoreError(
+            f"keel server refused the request (401): {message}. keel sends the token set in "
+            "KEEL_TRACKING_TOKEN (or the tracking URI's password: http://:TOKEN@host:port)"
+        )
+    if status == 403:
         return errors.StoreError(f"keel server refused the request ({status}): {message}")
     if status == 404:
         return errors.NotFoundError(message)

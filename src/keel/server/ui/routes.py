@@ -86,6 +86,7 @@ def templates() -> Any:
             fmt=views.format_value,
             fmt_time=views.format_time,
             fmt_duration=views.format_duration,
+            fmt_usd=views.format_usd,
             prefix=PREFIX,
             quote=lambda s: urllib.parse.quote(str(s), safe=""),
             quote_path=lambda s: urllib.parse.quote(str(s), safe="/"),

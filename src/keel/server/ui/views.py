@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInputError
+from keel.tracking.cost import format_usd  # the CLI's format, so a page and a terminal agree
 
 if TYPE_CHECKING:
     from keel.entities import Run
@@ -24,6 +25,7 @@ __all__ = [
     "compare_view",
     "format_duration",
     "format_time",
+    "format_usd",
     "format_value",
     "get_runs",
     "runs_table",
@@ -127,7 +129,7 @@ class Column:
         if self.id == "start_time":
             return format_time(value)
         if self.id == "cost_usd":
-            return "" if value is None else f"${value:,.4f}"
+            return "" if value is None else format_usd(value)
         if self.id == "git_commit":
             return (value or "")[:10]
         return format_value(value)
