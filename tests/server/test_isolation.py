@@ -416,3 +416,34 @@ def test_a_run_id_sent_as_a_json_number_is_checked(world: World) -> None:
     _refused(world.attacker.post(f"{API}/runs/delete", json={"run_id": int(digits)}))
     run = world.admin.get(f"/api/v1/runs/{digits}").json()
     assert "planted" not in run["tags"] and run["lifecycle_stage"] == "active"
+
+
+def test_aliases_and_dataset_names_follow_the_stored_name_rule(world: World) -> None:
+    """Aliases and dataset names had no rule: a 100,000-character alias was stored on SQLite (a
+    500 on PostgreSQL's 128-character column), NUL, newlines and bidirectional overrides reached
+    the pages and the CLI, and a NUL in a dataset name was a 500 on PostgreSQL."""
+    admin = world.admin
+    assert admin.post("/api/v1/models", json={"name": "aliased"}).status_code == 200
+    version = {"artifact_sha256": world.sha, "flavor": "sklearn"}
+    assert admin.post("/api/v1/models/aliased/versions", json=version).status_code == 200
+    for alias in ("x" * 100_000, "a\nb", "a\x00b", "\u202eprod", " champion ", ""):
+        body = {"name": "aliased", "alias": alias, "version": "1"}
+        response = admin.post(f"{API}/registered-models/alias", json=body)
+        assert response.status_code == 400, (alias[:20], response.status_code, response.text[:200])
+    _invalid(admin.put("/api/v1/models/aliased/aliases/" + "y" * 129, json={"version": 1}), "128")
+    assert admin.put("/api/v1/models/aliased/aliases/" + "y" * 128, json={"version": 1}).status_code == 200
+    assert set(admin.get("/api/v1/models/aliased").json()["aliases"]) == {"y" * 128}
+
+    fingerprint = "cd" * 16
+    for name in ("a\x00b", "a\nb", "\u202eevil.csv", " padded.csv", "x" * 300):
+        dataset = {"name": name, "fingerprint": fingerprint}
+        response = admin.post(f"/api/v1/runs/{world.alpha_run}/datasets", json=dataset)
+        assert response.status_code == 400, (name[:20], response.status_code, response.text[:200])
+        mlflow = {"dataset": {"name": name, "digest": "d", "source_type": "local", "source": "s"}}
+        response = admin.post(
+            f"{API}/runs/log-inputs", json={"run_id": world.alpha_run, "datasets": [mlflow]}
+        )
+        assert response.status_code == 400, (name[:20], response.status_code, response.text[:200])
+    # a file fetched from a URL keeps its escapes, and is still a dataset name
+    dataset = {"name": "report%20q1.csv", "fingerprint": fingerprint}
+    assert admin.post(f"/api/v1/runs/{world.alpha_run}/datasets", json=dataset).status_code == 200
