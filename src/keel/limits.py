@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from keel.errors import InvalidInputError, LimitExceededError
 
 __all__ = [
+    "MAX_ALIAS_LENGTH",
     "MAX_COMMENT_LENGTH",
     "MAX_FILTER_DEPTH",
     "MAX_FILTER_LENGTH",
@@ -37,6 +38,8 @@ __all__ = [
 MAX_KEY_LENGTH = 250
 #: experiment, run and registered model names, on every route (the store's column width)
 MAX_NAME_LENGTH = 256
+#: model aliases (``@champion``), on every route (the store's column width)
+MAX_ALIAS_LENGTH = 128
 MAX_PARAM_VALUE_LENGTH = 65_536
 MAX_TAG_VALUE_LENGTH = 65_536
 MAX_COMMENT_LENGTH = 65_536

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from keel.errors import ConfigError, InvalidInputError, NameRuleError
-from keel.limits import MAX_NAME_LENGTH
+from keel.limits import MAX_ALIAS_LENGTH, MAX_NAME_LENGTH
 
 __all__ = ["KINDS", "NameRule", "NamingConvention", "check_stored_name", "random_run_name"]
 
@@ -216,26 +216,31 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+#: kinds of stored names whose limit is not keel.limits.MAX_NAME_LENGTH
+_STORED_LIMITS = {"alias": ("keel.limits.MAX_ALIAS_LENGTH", MAX_ALIAS_LENGTH)}
+#: kinds whose names may hold percent-escapes: a dataset is named after its file by default, and
+#: files fetched from URLs keep theirs (``report%20q1.csv``)
+_PERCENT_ALLOWED = frozenset({"dataset"})
+
+
 def check_stored_name(kind: str, name: object) -> str:
-    """``name`` if a store may keep it as the name of a ``kind`` ("experiment", "run", "model"),
-    else :class:`NameRuleError` (an :class:`InvalidInputError`: HTTP 400 on every route).
+    """``name`` if a store may keep it as the name of a ``kind`` ("experiment", "run", "model",
+    "alias", "dataset"), else :class:`NameRuleError` (an :class:`InvalidInputError`: HTTP 400 on every route).
 
     Project conventions (:class:`NamingConvention`) are checked on top of this by keel's client."""
     if not isinstance(name, str):
         raise InvalidInputError(f"the {kind} name must be a string, not {type(name).__name__}")
     problem = None
+    limit_name, limit = _STORED_LIMITS.get(kind, ("keel.limits.MAX_NAME_LENGTH", MAX_NAME_LENGTH))
     if not name.strip():
         problem = "it is empty"
-    elif len(name) > MAX_NAME_LENGTH:
-        problem = (
-            f"it is {len(name):,} characters long; the limit is {MAX_NAME_LENGTH} "
-            "(keel.limits.MAX_NAME_LENGTH)"
-        )
+    elif len(name) > limit:
+        problem = f"it is {len(name):,} characters long; the limit is {limit} ({limit_name})"
     elif name != name.strip():
         problem = "it starts or ends with a space"
     elif any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in name):
         problem = "it holds control or invisible formatting characters"
-    elif _PERCENT_ESCAPE.search(name):
+    elif kind not in _PERCENT_ALLOWED and _PERCENT_ESCAPE.search(name):
         problem = "it holds a percent-escape such as '%20' (write the character itself)"
     if problem is None:
         return name
@@ -244,14 +249,14 @@ def check_stored_name(kind: str, name: object) -> str:
         f"invalid {kind} name {shown!r}: {problem}.",
         name=shown,
         kind=kind,
-        suggestion=_suggest_stored(name),
+        suggestion=_suggest_stored(name, limit),
     )
 
 
-def _suggest_stored(name: str) -> str | None:
+def _suggest_stored(name: str, limit: int) -> str | None:
     cleaned = _PERCENT_ESCAPE.sub("_", name)
     cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in _HIDDEN_CATEGORIES)
-    cleaned = cleaned.strip()[:MAX_NAME_LENGTH].strip()
+    cleaned = cleaned.strip()[:limit].strip()
     return cleaned or None
 
 

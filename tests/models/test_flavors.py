@@ -483,3 +483,69 @@ def test_failing_predict_leaves_outputs_empty(tmp_path: Path, sklearn_model: Any
     manifest = save_model(sklearn_model, tmp_path / "model", input_example=np.zeros((3, 2)))
     assert manifest["signature"]["inputs"] == [{"name": None, "dtype": "float64", "shape": [-1, 2]}]
     assert manifest["signature"]["outputs"] is None
+
+
+def _onnx_reading(location: str, *, as_attribute: bool = False) -> Any:
+    """A model whose output is 16 bytes of the file ``location`` (an external-data tensor)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    weights = TensorProto(name="w", data_type=TensorProto.UINT8, dims=[16])
+    weights.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        weights.external_data.add(key=key, value=value)
+    if as_attribute:  # a Constant node's tensor, inside an If branch
+        branch = helper.make_graph(
+            [helper.make_node("Constant", [], ["y"], value=weights)],
+            "branch",
+            [],
+            [helper.make_tensor_value_info("y", TensorProto.UINT8, [16])],
+        )
+        nodes = [
+            helper.make_node(
+                "Constant", [], ["c"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])
+            ),
+            helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch),
+        ]
+        initializers = []
+    else:
+        nodes, initializers = [helper.make_node("Identity", ["w"], ["y"])], [weights]
+    graph = helper.make_graph(
+        nodes,
+        "leak",
+        [],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [16])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("as_attribute", [False, True])
+def test_an_onnx_model_reading_external_files_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_attribute: bool
+) -> None:
+    """onnxruntime reads an external-data tensor of a model loaded from bytes from the current
+    folder: a registered model could return a file of the loading process (a key, ``.env``) in its
+    predictions. Neither saving nor loading such a model is allowed."""
+    pytest.importorskip("onnxruntime")
+    from keel.models.manifest import MANIFEST_NAME
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_bytes(b"PASSWORD=hunter2")
+    monkeypatch.chdir(work)
+    crafted = _onnx_reading(".env", as_attribute=as_attribute)
+    with pytest.raises(InvalidInputError, match="external data"):
+        save_model(crafted, tmp_path / "refused")
+    # a bundle written by someone else: a benign save, then its file and manifest swapped
+    folder = tmp_path / "model"
+    save_model(_onnx_affine_model(np.ones((2, 1), np.float32), np.zeros(1, np.float32)), folder)
+    (folder / "model.onnx").write_bytes(crafted.SerializeToString())
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest["files"]["model.onnx"] = _sha256(folder / "model.onnx")
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    for trust in (False, True):  # a keel bundle never holds external data files
+        with pytest.raises(InvalidInputError, match="external data"):
+            load_model(folder, trust=trust)

@@ -179,3 +179,24 @@ def test_keel_server_applies_the_request_timeout_from_its_flags(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _login_from(url: str, address: str, user: str, password: str) -> httpx.Response:
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(transport=transport, timeout=60) as client:
+        return client.post(f"{url}/api/v1/auth/login", json={"user": user, "password": password})
+
+
+def test_failed_logins_from_one_address_do_not_lock_the_name_out_elsewhere(tmp_path):
+    # anyone who knew a user's name locked the user out for good: 5 wrong passwords every 15 minutes
+    with LiveServer(tmp_path / "s", login_attempts=3, login_attempts_per_user=6) as server:
+        _create_user(server, "ada")
+        guesses = [_login_from(server.url, "127.0.0.2", "ada", "a guess").status_code for _ in range(5)]
+        assert guesses == [401] * 3 + [429] * 2
+        assert _login_from(server.url, "127.0.0.1", "ada", PASSWORD).status_code == 200
+        # failures from many addresses together still lock the name out everywhere, for the window
+        for address in ("127.0.0.3", "127.0.0.4"):
+            for _ in range(3):
+                _login_from(server.url, address, "ada", "a guess")
+        locked = _login_from(server.url, "127.0.0.1", "ada", PASSWORD)
+        assert locked.status_code == 429 and "login_attempts_per_user" in locked.json()["message"]

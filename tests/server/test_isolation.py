@@ -346,3 +346,104 @@ def test_a_project_the_policy_cannot_read_is_refused_not_defaulted(world: World,
         assert response.status_code == 400, response.text
     projects = {e["project"] for e in world.admin.get("/api/v1/experiments").json()}
     assert projects <= {"alpha", "beta", "default"}
+
+
+# -- the project a route acts on is the one its policy checked ----------------------------------
+def test_a_project_named_outside_the_body_is_the_project_acted_on(world: World) -> None:
+    """``?project=alpha`` with a body naming no project (or a DELETE body naming one) was checked on
+    alpha while the route used the body's or the query's default, ``default``: a promoter of alpha
+    moved and deleted the aliases of ``default``'s models and wrote into ``default``."""
+    admin, attacker = world.admin, world.attacker
+    if admin.get("/api/v1/models/m").status_code == 404:
+        assert admin.post("/api/v1/models", json={"name": "m"}).status_code == 200
+    version = {"artifact_sha256": world.sha, "flavor": "sklearn"}
+    while len(admin.get("/api/v1/models/m/versions").json()) < 2:
+        assert admin.post("/api/v1/models/m/versions", json=version).status_code == 200
+    assert admin.put("/api/v1/models/m/aliases/prod", json={"version": 2}).status_code == 200
+
+    def comments() -> list[str]:
+        params = {"target_type": "model_version", "target_id": "m/1"}
+        return [c["body"] for c in admin.get("/api/v1/comments", params=params).json()]
+
+    before = comments()
+    alpha = {"project": "alpha"}
+    attacker.put("/api/v1/models/m/aliases/prod", params=alpha, json={"version": 1})
+    attacker.request("DELETE", "/api/v1/models/m/aliases/prod", json=alpha)
+    attacker.post("/api/v1/experiments", params=alpha, json={"name": "planted-q"})
+    attacker.post("/api/v1/models", params=alpha, json={"name": "planted-q"})
+    attacker.post("/api/v1/models/m/versions", params=alpha, json=version)
+    attacker.put("/api/v1/models/m/versions/1/tags", params=alpha, json={"tags": {"planted": "1"}})
+    planted = {"target_type": "model_version", "target_id": "m/1", "body": "planted-q"}
+    attacker.post("/api/v1/comments", params=alpha, json=planted)
+    attacker.post("/ui/models/m/versions/1/comments", data={"project": "alpha", "body": "planted-q"})
+
+    assert admin.get("/api/v1/models/m/aliases/prod").json()["version"] == 2
+    assert len(admin.get("/api/v1/models/m/versions").json()) == 2
+    assert "planted" not in admin.get("/api/v1/models/m/versions/1").json()["tags"]
+    assert comments() == before
+    experiments = admin.get("/api/v1/experiments", params={"project": "default"}).json()
+    assert "planted-q" not in {e["name"] for e in experiments}
+    assert admin.get("/api/v1/models/planted-q").status_code == 404
+    # the same requests act on alpha, the project that was checked
+    assert admin.get("/api/v1/models/planted-q", params=alpha).status_code == 200
+
+
+def test_an_mlflow_run_without_an_experiment_is_checked_on_the_default_project(world: World) -> None:
+    """MLflow's ``runs/create`` without an ``experiment_id`` (or with ``""``) logs to the
+    ``Default`` experiment of ``default``, but the policy checked "some project"."""
+
+    def default_runs() -> int:
+        found = world.admin.post(f"{API}/runs/search", json={"experiment_ids": ["0"]})
+        return len(found.json().get("runs", []))
+
+    before = default_runs()
+    for body in ({}, {"experiment_id": ""}, {"experiment_id": None}):
+        _refused(world.attacker.post(f"{API}/runs/create", json=body))
+    assert default_runs() == before
+    assert world.admin.post(f"{API}/runs/create", json={}).status_code == 200
+
+
+def test_a_run_id_sent_as_a_json_number_is_checked(world: World) -> None:
+    """A run id of decimal digits sent as a JSON number was "no run" to the policy (some project
+    will do) and the run's id to MLflow's routes, which read numbers as their digits."""
+    digits = "12345678901234567890123456789012"
+    made = world.admin.post(
+        "/api/v1/runs", json={"experiment_id": world.beta_experiment, "name": "digits", "run_id": digits}
+    )
+    assert made.status_code == 200, made.text
+    tag = {"run_id": int(digits), "key": "planted", "value": "1"}
+    _refused(world.attacker.post(f"{API}/runs/set-tag", json=tag))
+    _refused(world.attacker.post(f"{API}/runs/delete", json={"run_id": int(digits)}))
+    run = world.admin.get(f"/api/v1/runs/{digits}").json()
+    assert "planted" not in run["tags"] and run["lifecycle_stage"] == "active"
+
+
+def test_aliases_and_dataset_names_follow_the_stored_name_rule(world: World) -> None:
+    """Aliases and dataset names had no rule: a 100,000-character alias was stored on SQLite (a
+    500 on PostgreSQL's 128-character column), NUL, newlines and bidirectional overrides reached
+    the pages and the CLI, and a NUL in a dataset name was a 500 on PostgreSQL."""
+    admin = world.admin
+    assert admin.post("/api/v1/models", json={"name": "aliased"}).status_code == 200
+    version = {"artifact_sha256": world.sha, "flavor": "sklearn"}
+    assert admin.post("/api/v1/models/aliased/versions", json=version).status_code == 200
+    for alias in ("x" * 100_000, "a\nb", "a\x00b", "\u202eprod", " champion ", ""):
+        body = {"name": "aliased", "alias": alias, "version": "1"}
+        response = admin.post(f"{API}/registered-models/alias", json=body)
+        assert response.status_code == 400, (alias[:20], response.status_code, response.text[:200])
+    _invalid(admin.put("/api/v1/models/aliased/aliases/" + "y" * 129, json={"version": 1}), "128")
+    assert admin.put("/api/v1/models/aliased/aliases/" + "y" * 128, json={"version": 1}).status_code == 200
+    assert set(admin.get("/api/v1/models/aliased").json()["aliases"]) == {"y" * 128}
+
+    fingerprint = "cd" * 16
+    for name in ("a\x00b", "a\nb", "\u202eevil.csv", " padded.csv", "x" * 300):
+        dataset = {"name": name, "fingerprint": fingerprint}
+        response = admin.post(f"/api/v1/runs/{world.alpha_run}/datasets", json=dataset)
+        assert response.status_code == 400, (name[:20], response.status_code, response.text[:200])
+        mlflow = {"dataset": {"name": name, "digest": "d", "source_type": "local", "source": "s"}}
+        response = admin.post(
+            f"{API}/runs/log-inputs", json={"run_id": world.alpha_run, "datasets": [mlflow]}
+        )
+        assert response.status_code == 400, (name[:20], response.status_code, response.text[:200])
+    # a file fetched from a URL keeps its escapes, and is still a dataset name
+    dataset = {"name": "report%20q1.csv", "fingerprint": fingerprint}
+    assert admin.post(f"/api/v1/runs/{world.alpha_run}/datasets", json=dataset).status_code == 200

@@ -162,16 +162,68 @@ class OnnxFlavor(Flavor):
             raise InvalidInputError(
                 f"The onnx flavor takes an onnx.ModelProto or its bytes, not a {type(model).__qualname__}."
             )
+        _refuse_external_data(proto, "save")
         file.write_bytes(proto.SerializeToString())
         opsets = {item.domain or "ai.onnx": item.version for item in proto.opset_import}
         return SavedFlavor("onnx", onnx.__version__, {"ir_version": proto.ir_version, "opset_import": opsets})
 
     def load(self, data: bytes, manifest: Mapping[str, Any], *, trust: bool, torch_module: Any) -> Any:
         """Return an :class:`OnnxModel` on CUDA where onnxruntime offers it, else on the CPU."""
+        onnx = require("onnx", package="onnx", extra="onnx", purpose="Loading an ONNX model")
+        proto = onnx.ModelProto()
+        try:
+            proto.ParseFromString(data)
+        except Exception as exc:  # protobuf's DecodeError has no stable import path
+            raise InvalidInputError(f"The model file is not an ONNX model ({exc}).") from exc
+        _refuse_external_data(proto, "load")
         ort = require("onnxruntime", package="onnxruntime", extra="onnx", purpose="Running ONNX")
         available = ort.get_available_providers()
         providers = [name for name in ("CUDAExecutionProvider", "CPUExecutionProvider") if name in available]
         return OnnxModel(ort.InferenceSession(data, providers=providers or available))
+
+
+def _external_tensors(proto: Any) -> list[str]:
+    """Names of the tensors of an ONNX model whose bytes live in files beside it (initializers,
+    sparse initializers and node attributes, in every subgraph and function)."""
+    found: list[str] = []
+
+    def tensor(item: Any) -> None:
+        if item.data_location == 1 or len(item.external_data):  # TensorProto.EXTERNAL
+            found.append(item.name or "<unnamed>")
+
+    graphs, nodes = [proto.graph], [node for function in proto.functions for node in function.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            for item in graph.initializer:
+                tensor(item)
+            for sparse in graph.sparse_initializer:
+                tensor(sparse.values)
+                tensor(sparse.indices)
+            nodes.extend(graph.node)
+            continue
+        for attribute in nodes.pop().attribute:
+            for item in [attribute.t, *attribute.tensors]:
+                tensor(item)
+            for sparse in [attribute.sparse_tensor, *attribute.sparse_tensors]:
+                tensor(sparse.values)
+                tensor(sparse.indices)
+            graphs.extend([attribute.g, *attribute.graphs])
+    return found
+
+
+def _refuse_external_data(proto: Any, action: str) -> None:
+    """A keel model file holds its weights inline. A tensor stored "externally" names a file that
+    onnxruntime reads, for a model loaded from bytes, from the current folder: a crafted model could
+    carry any file there (``.env``, a key) into its predictions."""
+    external = _external_tensors(proto)
+    if external:
+        raise InvalidInputError(
+            f"Refusing to {action} an ONNX model whose tensors {', '.join(sorted(external)[:5])} refer "
+            "to external data files: onnxruntime would read those files from the current folder. "
+            "Load the model with its data inline (onnx.load(path, load_external_data=True)) and save "
+            "that."
+        )
 
 
 class PyTorchFlavor(Flavor):

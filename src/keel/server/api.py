@@ -24,6 +24,7 @@ from keel.server import api_artifacts, api_auth
 from keel.server.limits import KeelRoute
 from keel.server.policy import (
     check_parent_run,
+    checked_project,
     get_principal,
     get_store,
     project_of_experiment,
@@ -80,7 +81,7 @@ class Lifecycle(Body):
 def create_experiment(body: ExperimentIn, request: Request) -> Json:
     store = get_store(request)
     created = store.create_experiment(
-        body.name, project=body.project, description=body.description, tags=body.tags
+        body.name, project=checked_project(request), description=body.description, tags=body.tags
     )
     return to_json(created)  # type: ignore[no-any-return]
 
@@ -97,7 +98,7 @@ def list_experiments(
 def get_experiment_by_name(
     request: Request, name: str = Query(max_length=256), project: str = Query("default", max_length=128)
 ) -> Json | None:
-    found = get_store(request).get_experiment_by_name(name, project=project)
+    found = get_store(request).get_experiment_by_name(name, project=checked_project(request))
     return None if found is None else to_json(found)
 
 
@@ -477,6 +478,12 @@ def _comment_project(request: Request) -> str | None:
     return value if isinstance(value, str) and value else "default"
 
 
+def _comment_target_project(request: Request) -> str:
+    """The project of a commented model version: the one the policy checked (a run's comments are
+    keyed by its id, whatever the project)."""
+    return request.scope.get("keel.project") or "default"
+
+
 class CommentIn(Body):
     target_type: str = Field(max_length=32)
     target_id: str = Field(max_length=512)
@@ -490,7 +497,7 @@ def add_comment(body: CommentIn, request: Request) -> Json:
     principal = get_principal(request)
     author = body.author if principal.kind == "anonymous" else principal.name
     comment = get_store(request).add_comment(
-        body.target_type, body.target_id, body.body, author=author, project=body.project or "default"
+        body.target_type, body.target_id, body.body, author=author, project=_comment_target_project(request)
     )
     return to_json(comment)  # type: ignore[no-any-return]
 
@@ -502,7 +509,7 @@ def list_comments(
     target_id: str = Query(max_length=512),
     project: str | None = Query(None, max_length=128),
 ) -> list[Json]:
-    found = get_store(request).list_comments(target_type, target_id, project=project or "default")
+    found = get_store(request).list_comments(target_type, target_id, project=_comment_target_project(request))
     return [to_json(c) for c in found]
 
 
@@ -535,13 +542,15 @@ class AliasIn(Body):
     project: str = Field("default", max_length=128)
 
 
+#: declares ``?project=`` in the schema; routes act on checked_project(request), which the policy
+#: read from the query or the body
 ProjectQuery = Query("default", max_length=128)
 
 
 @router.post("/models", dependencies=[require("write", PROJECT)], tags=["registry"])
 def create_registered_model(body: ModelIn, request: Request) -> Json:
     model = get_store(request).create_registered_model(
-        body.name, project=body.project, description=body.description, tags=body.tags
+        body.name, project=checked_project(request), description=body.description, tags=body.tags
     )
     return to_json(model)  # type: ignore[no-any-return]
 
@@ -558,7 +567,7 @@ def list_registered_models(
 
 @router.get("/models/{name}", dependencies=[require("read", PROJECT)], tags=["registry"])
 def get_registered_model(name: str, request: Request, project: str = ProjectQuery) -> Json:
-    return to_json(get_store(request).get_registered_model(name, project=project))  # type: ignore[no-any-return]
+    return to_json(get_store(request).get_registered_model(name, project=checked_project(request)))  # type: ignore[no-any-return]
 
 
 @router.post("/models/{name}/versions", dependencies=[require("write", PROJECT)], tags=["registry"])
@@ -568,33 +577,35 @@ def create_model_version(name: str, body: VersionIn, request: Request) -> Json:
         run_project = request.app.state.projects.of_run(body.run_id)
         if run_project is None or not _readable(request, run_project):
             raise NotFoundError(f"no run {body.run_id}; `keel runs list` shows the runs")
-    version = get_store(request).create_model_version(name, **body.model_dump())
+    fields = {**body.model_dump(), "project": checked_project(request)}
+    version = get_store(request).create_model_version(name, **fields)
     return to_json(version)  # type: ignore[no-any-return]
 
 
 @router.get("/models/{name}/versions", dependencies=[require("read", PROJECT)], tags=["registry"])
 def list_model_versions(name: str, request: Request, project: str = ProjectQuery) -> list[Json]:
-    return [to_json(v) for v in get_store(request).list_model_versions(name, project=project)]
+    found = get_store(request).list_model_versions(name, project=checked_project(request))
+    return [to_json(v) for v in found]
 
 
 @router.get("/models/{name}/versions/{version}", dependencies=[require("read", PROJECT)], tags=["registry"])
 def get_model_version(
     name: str, request: Request, version: int = VERSION, project: str = ProjectQuery
 ) -> Json:
-    return to_json(get_store(request).get_model_version(name, version, project=project))  # type: ignore[no-any-return]
+    return to_json(get_store(request).get_model_version(name, version, project=checked_project(request)))  # type: ignore[no-any-return]
 
 
 @router.put(
     "/models/{name}/versions/{version}/tags", dependencies=[require("write", PROJECT)], tags=["registry"]
 )
 def set_model_version_tags(name: str, body: VersionTagsIn, request: Request, version: int = VERSION) -> Json:
-    get_store(request).set_model_version_tags(name, version, body.tags, project=body.project)
+    get_store(request).set_model_version_tags(name, version, body.tags, project=checked_project(request))
     return {}
 
 
 @router.put("/models/{name}/aliases/{alias}", dependencies=[require("promote", PROJECT)], tags=["registry"])
 def set_model_alias(name: str, alias: str, body: AliasIn, request: Request) -> Json:
-    get_store(request).set_model_alias(name, alias, body.version, project=body.project)
+    get_store(request).set_model_alias(name, alias, body.version, project=checked_project(request))
     return {}
 
 
@@ -602,13 +613,13 @@ def set_model_alias(name: str, alias: str, body: AliasIn, request: Request) -> J
     "/models/{name}/aliases/{alias}", dependencies=[require("promote", PROJECT)], tags=["registry"]
 )
 def delete_model_alias(name: str, alias: str, request: Request, project: str = ProjectQuery) -> Json:
-    get_store(request).delete_model_alias(name, alias, project=project)
+    get_store(request).delete_model_alias(name, alias, project=checked_project(request))
     return {}
 
 
 @router.get("/models/{name}/aliases/{alias}", dependencies=[require("read", PROJECT)], tags=["registry"])
 def get_model_version_by_alias(name: str, alias: str, request: Request, project: str = ProjectQuery) -> Json:
-    found = get_store(request).get_model_version_by_alias(name, alias, project=project)
+    found = get_store(request).get_model_version_by_alias(name, alias, project=checked_project(request))
     return to_json(found)  # type: ignore[no-any-return]
 
 

@@ -2,8 +2,9 @@
 
 ``POST /auth/bootstrap`` turns the one-time bootstrap token printed at the first start into the
 first admin user and an admin API token. ``POST /auth/login`` (throttled: after
-``login_attempts`` failures for a user name, or ``login_attempts_per_client`` from one address,
-within ``login_window_s``, logins are refused with 429; see :mod:`keel.server.throttle`) starts a
+``login_attempts`` failures for a user name from one address, ``login_attempts_per_user`` for the
+name from all addresses, or ``login_attempts_per_client`` from one address, within
+``login_window_s``, logins are refused with 429; see :mod:`keel.server.throttle`) starts a
 browser session: an HttpOnly, SameSite=Strict cookie plus a CSRF token the page must send back in
 ``X-Keel-CSRF`` on every state-changing request. API clients use tokens in the ``Authorization``
 header instead, which browsers never attach on their own, so they need no CSRF token.

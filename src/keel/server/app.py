@@ -96,6 +96,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         engine,
         config.store_url,
         per_user=config.login_attempts,
+        per_user_total=config.login_attempts_per_user,
         per_client=config.login_attempts_per_client,
         window_s=config.login_window_s,
     )

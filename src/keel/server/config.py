@@ -48,8 +48,12 @@ class ServerConfig:
     max_artifact_bytes: int = 16 * 1024 * MiB
     #: deepest nesting of arrays/objects accepted in a JSON body
     max_json_depth: int = 64
-    #: failed logins per user name within ``login_window_s`` before logins are refused
+    #: failed logins per user name from one client address within ``login_window_s`` before that
+    #: address's logins for the name are refused
     login_attempts: int = 5
+    #: failed logins per user name from all addresses together within ``login_window_s``: what it
+    #: takes to lock a name out everywhere (many addresses), and the most guesses a name gets
+    login_attempts_per_user: int = 50
     login_window_s: int = 900
     #: failed logins per client address within ``login_window_s`` (behind a reverse proxy every
     #: client has the proxy's address: raise it there)
@@ -87,6 +91,7 @@ class ServerConfig:
             "max_artifact_bytes",
             "max_json_depth",
             "login_attempts",
+            "login_attempts_per_user",
             "login_attempts_per_client",
             "credential_checks",
             "request_timeout_s",

@@ -27,6 +27,11 @@ name (or ``None``: unknown, then the scope must be held on some project and the 
   when absent; a value that is not a non-empty string is a 400, never the default);
 - :data:`SOME_PROJECT`: any project where the principal holds the scope.
 
+A route that acts on a named project takes it from :func:`checked_project`, never from its own
+body model or query parameter: the policy finds a value in any of those places, so a route reading
+only one of them (and defaulting to ``"default"`` when it is absent there) would act on a project
+the policy never checked.
+
 Resolvers read values through :func:`request_value`, which refuses (400) a name given twice with
 different values and (415) a body the server did not parse (a media type other than JSON or a
 form): the policy must see every value the route can see.
@@ -56,6 +61,7 @@ __all__ = [
     "authenticated",
     "check_parent_run",
     "check_policies",
+    "checked_project",
     "get_artifacts",
     "get_principal",
     "get_store",
@@ -196,6 +202,8 @@ def project_of_run(*names: str) -> Resolver:
 
     def resolve(request: Request) -> str | None:
         value = request_value(request, *names)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # MLflow's routes read a JSON number as its digits, a run id of digits
         if not isinstance(value, str):
             return None
         return request.app.state.projects.of_run(value)  # type: ignore[no-any-return]
@@ -217,6 +225,16 @@ def project_of_experiment(*names: str) -> Resolver:
 
     resolve.__name__ = f"project_of_experiment{names}"
     return resolve
+
+
+def checked_project(request: Request) -> str:
+    """The project the route's policy checked (from :func:`project_param`): the one project a route
+    may then act on. ``PUT /models/m/aliases/a?project=mine`` with a body naming no project was
+    authorised on ``mine`` while the body's default moved the alias of ``default``'s model."""
+    project = request.scope.get("keel.project")
+    if not isinstance(project, str):
+        raise RuntimeError("checked_project() on a route whose policy names no project")
+    return project
 
 
 def check_parent_run(request: Request, parent_run_id: str, experiment_id: str) -> None:

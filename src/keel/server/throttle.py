@@ -6,11 +6,16 @@ Two limits, both answered with 429 and a ``Retry-After`` header:
   queue behind them. argon2 is slow and memory-hard on purpose (~64 MiB and tens of milliseconds
   each); without a budget, 64 clients sending logins made one worker hold 2.4 GB and answer
   everyone in 3 s. A request that finds the queue full is refused at once instead of waiting.
-- :class:`LoginThrottle`: failed logins per user name and per client address within a window,
-  in the database so that every worker sees one count. An attempt is counted *before* its password
-  is checked, in the same write transaction as the count it is checked against (SQLite's write
-  lock; a transaction-scoped advisory lock on PostgreSQL), so that 100 parallel attempts cannot
-  all pass a limit of 5; a successful login removes its own row again.
+- :class:`LoginThrottle`: failed logins per user name from one client address, per user name from
+  all addresses together (a larger limit) and per client address, within a window, in the database
+  so that every worker sees one count. A name is not locked everywhere by the few failures one
+  address may send: that let anyone lock any user out for good with 5 requests every 15 minutes;
+  locking a name everywhere now takes ``per_user_total`` failures, i.e. many addresses.
+
+  An attempt is counted *before* its password is checked, in the same write transaction as the
+  count it is checked against (SQLite's write lock; a transaction-scoped advisory lock on
+  PostgreSQL), so that 100 parallel attempts cannot all pass a limit of 5; a successful login
+  removes its own row again.
 """
 
 from __future__ import annotations
@@ -85,12 +90,23 @@ class CheckBudget:
 
 
 class LoginThrottle:
-    """Failed logins counted per user name and per client address over ``window_s`` seconds."""
+    """Failed logins over ``window_s`` seconds, counted per user name from one address
+    (``per_user``), per user name (``per_user_total``) and per address (``per_client``)."""
 
-    def __init__(self, engine: sa.Engine, url: str, *, per_user: int, per_client: int, window_s: int) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        url: str,
+        *,
+        per_user: int,
+        per_client: int,
+        window_s: int,
+        per_user_total: int | None = None,
+    ) -> None:
         self.engine = engine
         self.url = url
         self.per_user = per_user
+        self.per_user_total = per_user_total or per_user
         self.per_client = per_client
         self.window_s = window_s
         self._postgres = engine.dialect.name == "postgresql"
@@ -106,18 +122,24 @@ class LoginThrottle:
             if self._postgres:  # SQLite's BEGIN IMMEDIATE already holds the only write lock
                 c.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
             c.execute(sa.delete(a).where(a.c.at < since))  # the table holds one window at most
-            for column, value, limit, who in (
-                (a.c.user, user, self.per_user, f"user {user!r}"),
-                (a.c.client, client, self.per_client, f"address {client}"),
+            for condition, limit, who, setting in (
+                (
+                    sa.and_(a.c.user == user, a.c.client == client),
+                    self.per_user,
+                    f"user {user!r} from address {client}",
+                    "login_attempts",
+                ),
+                (a.c.user == user, self.per_user_total, f"user {user!r}", "login_attempts_per_user"),
+                (a.c.client == client, self.per_client, f"address {client}", "login_attempts_per_client"),
             ):
                 count, oldest = c.execute(
-                    sa.select(sa.func.count(), sa.func.min(a.c.at)).where(column == value, a.c.at >= since)
+                    sa.select(sa.func.count(), sa.func.min(a.c.at)).where(condition, a.c.at >= since)
                 ).one()
                 if count >= limit:
                     wait_s = (int(oldest) + self.window_s * 1000 - now) // 1000 + 1
                     raise BusyError(
                         f"too many failed logins for {who}; wait {max(1, wait_s // 60)} minute(s) "
-                        f"(server settings login_attempts, login_window_s)",
+                        f"(server settings {setting}, login_window_s)",
                         retry_after_s=wait_s,
                     )
             result = c.execute(sa.insert(a).values(user=user, client=client, at=now))

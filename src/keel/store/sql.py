@@ -500,6 +500,7 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
         context: str = "training",
         profile_sha256: str | None = None,
     ) -> Dataset:
+        check_stored_name("dataset", name)
         d = t.datasets
         with self._write() as c:
             pk = self._run_pk(c, run_id)

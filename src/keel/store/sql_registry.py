@@ -297,6 +297,7 @@ class RegistryMixin(SqlBase):
         ]
 
     def set_model_alias(self, name: str, alias: str, version: int, *, project: str = "default") -> None:
+        check_stored_name("alias", alias)  # shown on pages and in the CLI; a column of 128 characters
         self.get_model_version(name, version, project=project)
         a = t.model_aliases
         with self._write() as c:

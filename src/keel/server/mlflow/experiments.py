@@ -55,12 +55,15 @@ def resolve_experiment_id(store: Any, experiment_id: str, *, create: bool = Fals
 
 
 def experiment_project(*names: str) -> Any:
-    """Policy resolver: the project of the experiment named in the request (``"0"``: the default)."""
+    """Policy resolver: the project of the experiment named in the request (``"0"``: the default).
+    A missing or empty id is the default experiment too, as the routes read it (``runs/create``
+    without an ``experiment_id`` logs to ``Default``): checking "some project" for it let a writer
+    of any project create runs in ``default``."""
     inner = project_of_experiment(*names)
 
     def resolve(request: Request) -> str | None:
         value = request_value(request, *names)
-        if value is not None and str(value) == "0":
+        if value is None or str(value) in {"", "0"}:
             return PROJECT
         return inner(request)
 

@@ -20,7 +20,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from keel.errors import InvalidInputError, KeelError, NotFoundError
 from keel.server.downloads import download_headers, served_media_type
-from keel.server.policy import project_of_experiment, project_of_run, project_param, public, require
+from keel.server.policy import (
+    checked_project,
+    project_of_experiment,
+    project_of_run,
+    project_param,
+    public,
+    require,
+)
 from keel.server.ui import series as series_module
 from keel.server.ui import svg, views
 from keel.server.ui.previews import kind_of, preview
@@ -585,6 +592,7 @@ def models(request: Request) -> Response:
 @pages
 def model_page(request: Request, name: str, project: str = "default") -> Response:
     store = _store(request)
+    project = checked_project(request)
     model = store.get_registered_model(name, project=project)
     versions = store.list_model_versions(name, project=project)
     return render(request, "model.html", model=model, versions=versions, project=project, title=name)
@@ -594,6 +602,7 @@ def model_page(request: Request, name: str, project: str = "default") -> Respons
 @pages
 def model_version_page(request: Request, name: str, version: int, project: str = "default") -> Response:
     store = _store(request)
+    project = checked_project(request)
     found = store.get_model_version(name, version, project=project)
     run = datasets = reports = None
     if found.run_id is not None:
@@ -623,6 +632,7 @@ def model_version_page(request: Request, name: str, version: int, project: str =
 async def model_version_comment(
     request: Request, name: str, version: int, project: str = "default"
 ) -> Response:
+    project = checked_project(request)  # the policy also reads a form's project field
     back = f"{PREFIX}/models/{urllib.parse.quote(name, safe='')}/versions/{version}"
     if project != "default":
         back += f"?project={urllib.parse.quote(project)}"
