@@ -46,7 +46,7 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 
 from keel.errors import NotFoundError
-from keel.server.auth import AuthStore, Principal, scope_rank
+from keel.server.auth import ANY_PROJECT, AuthStore, Principal, scope_rank
 from keel.store import schema as t
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "project_param",
     "walk_routes",
     "public",
+    "readable_projects",
     "request_value",
     "require",
 ]
@@ -100,6 +101,15 @@ def get_principal(request: Request) -> Principal:
     if principal is None:
         raise RuntimeError("get_principal() on a route without a policy")
     return principal  # type: ignore[no-any-return]
+
+
+def readable_projects(principal: Principal) -> frozenset[str] | None:
+    """The projects ``principal`` may read (``None``: every project), for routes that filter what
+    they list or serve by project instead of checking one project up front."""
+    if principal.allows("read", ANY_PROJECT):
+        return None
+    named = {*principal.roles, principal.token_project} - {ANY_PROJECT}
+    return frozenset(p for p in named if principal.allows("read", p))
 
 
 def request_value(request: Request, *names: str) -> Any:

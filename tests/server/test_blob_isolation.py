@@ -1,0 +1,175 @@
+"""Blobs, step caches, searches and model links across projects, attacked over HTTP: a token of
+project ``alpha`` holding the sha256 of project ``beta``'s bytes (hashes are printed, shown and, for
+public files, computable) must neither read them, learn that they exist, nor make them its own by
+naming them in a record. Runs on SQLite and, with KEEL_TEST_POSTGRES_URL, on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from keel.server.testing import LiveServer
+from tests.conftest import _postgres_schema_url
+from tests.server.conftest import auth_headers
+
+SECRET = b"beta's private weights"
+PROFILE = b"beta's private dataset profile"
+MODEL = b"beta's registered model manifest"
+MISSING = "0" * 64
+
+
+@dataclass
+class World:
+    server: LiveServer
+    admin: httpx.Client
+    #: promote on alpha, nothing on beta
+    attacker: httpx.Client
+    #: read on beta only
+    beta_reader: httpx.Client
+    alpha_experiment: str
+    alpha_run: str
+    beta_experiment: str
+    beta_run: str
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    schemas = _postgres_schema_url() if request.param == "postgres" else None
+    store_url = next(schemas) if schemas is not None else None
+    try:
+        with LiveServer(tmp_path_factory.mktemp("blobs"), store_url=store_url) as server:
+
+            def client(token: str) -> httpx.Client:
+                return httpx.Client(base_url=server.url, headers=auth_headers(token), timeout=30)
+
+            admin = client(server.token)
+            attacker = client(server.make_token("promote", "alpha"))
+            beta_reader = client(server.make_token("read", "beta"))
+            ids = []
+            for project in ("alpha", "beta"):
+                made = admin.post("/api/v1/experiments", json={"name": "e", "project": project})
+                run = admin.post(
+                    "/api/v1/runs", json={"experiment_id": made.json()["experiment_id"], "name": "r"}
+                )
+                ids += [made.json()["experiment_id"], run.json()["run_id"]]
+            beta_run = ids[3]
+            for data in (SECRET, PROFILE, MODEL):
+                assert admin.put(f"/api/v1/artifacts/{_sha(data)}", content=data).status_code == 200
+            record = {"name": "w.bin", "sha256": _sha(SECRET), "size": len(SECRET), "media_type": "x/y"}
+            assert (
+                admin.post(f"/api/v1/runs/{beta_run}/artifacts", json={"artifacts": [record]}).status_code
+                == 200
+            )
+            dataset = {"name": "private", "fingerprint": "cd" * 16, "profile_sha256": _sha(PROFILE)}
+            assert admin.post(f"/api/v1/runs/{beta_run}/datasets", json=dataset).status_code == 200
+            assert admin.post("/api/v1/models", json={"name": "m", "project": "beta"}).status_code == 200
+            version = {"artifact_sha256": _sha(MODEL), "flavor": "sklearn", "project": "beta"}
+            assert admin.post("/api/v1/models/m/versions", json=version).status_code == 200
+            yield World(server, admin, attacker, beta_reader, *ids)
+            for each in (admin, attacker, beta_reader):
+                each.close()
+    finally:
+        if schemas is not None:
+            next(schemas, None)
+
+
+def _same_answer(theirs: httpx.Response, nowhere: httpx.Response, sha: str) -> None:
+    """The answer for another project's blob is the answer for a blob that does not exist."""
+    assert theirs.status_code == nowhere.status_code, (theirs.status_code, theirs.text[:200])
+    assert theirs.text.replace(sha, "X") == nowhere.text.replace(MISSING, "X")
+
+
+# -- blobs are served to readers of a project that references them -----------------------------
+@pytest.mark.parametrize(
+    "data", [SECRET, PROFILE, MODEL], ids=["run-artifact", "dataset-profile", "model-version"]
+)
+def test_a_blob_is_served_only_to_readers_of_a_project_referencing_it(world: World, data: bytes) -> None:
+    sha = _sha(data)
+    for method in ("GET", "HEAD"):
+        theirs = world.attacker.request(method, f"/api/v1/artifacts/{sha}")
+        assert theirs.status_code == 404
+        _same_answer(theirs, world.attacker.request(method, f"/api/v1/artifacts/{MISSING}"), sha)
+        assert world.beta_reader.request(method, f"/api/v1/artifacts/{sha}").status_code == 200
+    assert world.beta_reader.get(f"/api/v1/artifacts/{sha}").content == data
+
+
+def test_naming_another_projects_blob_in_a_record_neither_confirms_nor_opens_it(world: World) -> None:
+    attacker, run, sha = world.attacker, world.alpha_run, _sha(SECRET)
+
+    def attempts(target: str) -> list[tuple[str, str, dict[str, object]]]:
+        record = {"name": "stolen.bin", "sha256": target, "size": len(SECRET), "media_type": "x/y"}
+        return [
+            ("POST", f"/api/v1/runs/{run}/artifacts", {"artifacts": [record]}),
+            ("POST", f"/api/v1/runs/{run}/inputs", {"items": [{"sha256": target, "name": "in"}]}),
+            (
+                "POST",
+                f"/api/v1/runs/{run}/datasets",
+                {"name": "d", "fingerprint": "ef" * 16, "profile_sha256": target},
+            ),
+            ("POST", "/api/v1/models", {"name": "stolen", "project": "alpha"}),
+            (
+                "POST",
+                "/api/v1/models/stolen/versions",
+                {"artifact_sha256": target, "flavor": "sklearn", "project": "alpha"},
+            ),
+        ]
+
+    for (method, path, body), (_, _, missing) in zip(attempts(sha), attempts(MISSING), strict=True):
+        response = attacker.request(method, path, json=body)
+        if path == "/api/v1/models":
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 400, (path, response.text[:200])
+        _same_answer(response, attacker.request(method, path, json=missing), sha)
+    assert attacker.get(f"/api/v1/artifacts/{sha}").status_code == 404
+    assert attacker.get(f"/api/v1/runs/{run}/artifacts").json() == []
+    assert world.admin.get("/api/v1/models/stolen/versions", params={"project": "alpha"}).json() == []
+
+
+def test_uploads_answer_alike_whether_or_not_the_bytes_were_there(world: World) -> None:
+    attacker, sha = world.attacker, _sha(SECRET)
+    fresh = b"alpha's own new bytes"
+    known = attacker.put(f"/api/v1/artifacts/{sha}", content=b"not the secret")
+    unknown = attacker.put(f"/api/v1/artifacts/{_sha(fresh)}", content=b"not the secret")
+    assert known.status_code == unknown.status_code == 400  # wrong bytes are refused either way
+    assert known.text.replace(sha, "X") == unknown.text.replace(_sha(fresh), "X")
+    first, again = attacker.put(f"/api/v1/artifacts/{_sha(fresh)}", content=fresh), None
+    again = attacker.put(f"/api/v1/artifacts/{_sha(fresh)}", content=fresh)
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert set(first.json()) == {"sha256", "size"}
+    # whoever sends the bytes holds them: uploading beta's bytes lets alpha name them too
+    assert attacker.put(f"/api/v1/artifacts/{sha}", content=SECRET).json() == {
+        "sha256": sha,
+        "size": len(SECRET),
+    }
+    assert attacker.head(f"/api/v1/artifacts/{sha}").status_code == 200
+    record = {"name": "mine.bin", "sha256": sha, "size": len(SECRET), "media_type": "x/y"}
+    assert (
+        attacker.post(f"/api/v1/runs/{world.alpha_run}/artifacts", json={"artifacts": [record]}).status_code
+        == 200
+    )
+
+
+def test_an_uploaded_blob_serves_every_reader_of_the_project_that_records_it(world: World) -> None:
+    data = b"alpha's shared result"
+    alpha_reader = httpx.Client(
+        base_url=world.server.url, headers=auth_headers(world.server.make_token("read", "alpha"))
+    )
+    with alpha_reader:
+        assert world.attacker.put(f"/api/v1/artifacts/{_sha(data)}", content=data).status_code == 200
+        assert alpha_reader.head(f"/api/v1/artifacts/{_sha(data)}").status_code == 404  # not recorded yet
+        record = {"name": "result.bin", "sha256": _sha(data), "size": len(data), "media_type": "x/y"}
+        recorded = world.attacker.post(
+            f"/api/v1/runs/{world.alpha_run}/artifacts", json={"artifacts": [record]}
+        )
+        assert recorded.status_code == 200, recorded.text
+        assert alpha_reader.get(f"/api/v1/artifacts/{_sha(data)}").content == data
+    assert world.beta_reader.get(f"/api/v1/artifacts/{_sha(data)}").status_code == 404
