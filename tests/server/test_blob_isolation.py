@@ -173,3 +173,76 @@ def test_an_uploaded_blob_serves_every_reader_of_the_project_that_records_it(wor
         assert recorded.status_code == 200, recorded.text
         assert alpha_reader.get(f"/api/v1/artifacts/{_sha(data)}").content == data
     assert world.beta_reader.get(f"/api/v1/artifacts/{_sha(data)}").status_code == 404
+
+
+# -- the step cache and step runs belong to their pipeline's project -----------------------------
+def _record_step(client: httpx.Client, run_id: str, key: str, output: str) -> None:
+    made = client.post(
+        "/api/v1/pipeline-runs", json={"run_id": run_id, "pipeline": "p", "params": {}, "graph": {}}
+    )
+    assert made.status_code == 200, made.text
+    step = {
+        "node": "fit", "step": "fit", "status": "done", "cache_key": key, "cached": False,
+        "inputs": {}, "outputs": {"model": {"sha256": output}},
+    }  # fmt: skip
+    recorded = client.post(
+        f"/api/v1/pipeline-runs/{made.json()['pipeline_run_id']}/steps", json={"steps": [step]}
+    )
+    assert recorded.status_code == 200, recorded.text
+
+
+def test_step_cache_and_step_runs_answer_only_the_callers_projects(world: World) -> None:
+    key = "k" * 64
+
+    def lookup(client: httpx.Client) -> dict[str, object]:
+        response = client.post("/api/v1/step-cache/lookup", json={"cache_keys": [key]})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def step_runs(client: httpx.Client) -> list[str]:
+        response = client.get("/api/v1/step-runs", params={"cache_key": key})
+        assert response.status_code == 200, response.text
+        return [s["outputs"]["model"]["sha256"] for s in response.json()]
+
+    _record_step(world.admin, world.beta_run, key, _sha(SECRET))
+    assert lookup(world.beta_reader) == {key: {"model": {"sha256": _sha(SECRET)}}}
+    assert lookup(world.attacker) == {} and step_runs(world.attacker) == []
+    # alpha writes the same key: alpha sees its own entry, and beta never takes alpha's outputs
+    planted = "ab" * 32
+    _record_step(world.attacker, world.alpha_run, key, planted)
+    assert lookup(world.attacker) == {key: {"model": {"sha256": planted}}}
+    assert step_runs(world.attacker) == [planted]
+    assert lookup(world.beta_reader) == {}
+    assert step_runs(world.beta_reader) == [_sha(SECRET)]
+    assert step_runs(world.admin) == [planted, _sha(SECRET)]
+
+
+# -- searches answer one way for ids of other projects and ids that do not exist ---------------
+def test_searching_another_projects_experiment_reads_as_missing(world: World) -> None:
+    def search(experiment_id: str) -> httpx.Response:
+        return world.attacker.post("/api/v1/runs/search", json={"experiment_ids": [experiment_id]})
+
+    elsewhere, nowhere = search(world.beta_experiment), search("999999")
+    assert elsewhere.status_code == nowhere.status_code == 404
+    assert elsewhere.text.replace(world.beta_experiment, "X") == nowhere.text.replace("999999", "X")
+    assert [r["run_id"] for r in search(world.alpha_experiment).json()["runs"]] == [world.alpha_run]
+
+
+# -- model versions shown beside runs belong to models the viewer may read ---------------------
+def test_model_versions_of_a_run_link_to_their_project_and_hide_unreadable_ones(world: World) -> None:
+    admin, run = world.admin, world.alpha_run
+    for project, model in (("alpha", "alpha-model"), ("beta", "beta-hidden-model")):
+        assert admin.post("/api/v1/models", json={"name": model, "project": project}).status_code == 200
+        version = {"artifact_sha256": _sha(MODEL), "flavor": "sklearn", "run_id": run, "project": project}
+        assert admin.post(f"/api/v1/models/{model}/versions", json=version).status_code == 200
+    page = admin.get(f"/ui/runs/{run}").text
+    assert "/ui/models/beta-hidden-model/versions/1?project=beta" in page
+    assert "/ui/models/alpha-model/versions/1?project=alpha" in page
+    seen = world.attacker.get(f"/ui/runs/{run}")
+    assert seen.status_code == 200 and "alpha-model" in seen.text and "beta-hidden-model" not in seen.text
+    listed = world.attacker.post("/api/v1/model-versions/from-runs", json={"run_ids": [run]}).json()
+    assert [(v["name"], v["project"]) for v in listed] == [("alpha-model", "alpha")]
+    dataset = {"name": "linked-data", "fingerprint": "12" * 16}
+    assert admin.post(f"/api/v1/runs/{run}/datasets", json=dataset).status_code == 200
+    shown = world.attacker.get("/ui/datasets/linked-data").text
+    assert "/ui/models/alpha-model/versions/1?project=alpha" in shown and "beta-hidden-model" not in shown

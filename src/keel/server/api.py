@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.artifacts.names import check_artifact_name
@@ -29,6 +29,7 @@ from keel.server.policy import (
     project_of_run,
     project_param,
     public,
+    readable_projects,
     require,
 )
 from keel.store.wire import chunks_from_json, history_to_json, record_from_json, to_json
@@ -311,8 +312,9 @@ class SearchIn(Body):
 
 @router.post("/runs/search", dependencies=[require("read")], tags=["runs"])
 def search_runs(body: SearchIn, request: Request) -> Json:
-    """Search runs of the given experiments (every one needs read access); without experiments,
-    every experiment of the projects you may read."""
+    """Search runs of the given experiments (each must be one you may read: any other id is a 404,
+    as for an experiment that does not exist); without experiments, every experiment of the
+    projects you may read."""
     projects = request.app.state.projects
     principal = get_principal(request)
     experiment_ids = body.experiment_ids
@@ -320,11 +322,11 @@ def search_runs(body: SearchIn, request: Request) -> Json:
         if not principal.allows("read", "*"):
             everything = get_store(request).list_experiments(include_deleted=True)
             experiment_ids = [x.experiment_id for x in everything if principal.allows("read", x.project)]
-    else:
+    else:  # one answer for an experiment of another project and one that does not exist
         for experiment_id in experiment_ids:
             project = projects.of_experiment(experiment_id)
-            if project is not None and not principal.allows("read", project):
-                raise HTTPException(403, f"{principal.name} may not read experiment {experiment_id}")
+            if project is None or not principal.allows("read", project):
+                raise NotFoundError(f"no experiment with id {experiment_id!r}")
     page = get_store(request).search_runs(
         experiment_ids,
         body.filter_string,
@@ -454,10 +456,12 @@ def dataset_usage(
 
 @router.post("/model-versions/from-runs", dependencies=[require("read")], tags=["lineage"])
 def model_versions_from_runs(body: RunIdsIn, request: Request) -> list[Json]:
-    """Model versions registered from any of these runs (runs you may not read are left out)."""
+    """Model versions registered from any of these runs (runs you may not read, and versions of
+    models in projects you may not read, are left out)."""
     projects = request.app.state.projects
     readable = [r for r in body.run_ids if _readable(request, projects.of_run(r) or "")]
-    return [to_json(v) for v in get_store(request).model_versions_from_runs(readable)] if readable else []
+    found = get_store(request).model_versions_from_runs(readable) if readable else []
+    return [to_json(v) for v in found if _readable(request, v.project)]
 
 
 # -- comments --------------------------------------------------------------------------------
@@ -693,12 +697,18 @@ def set_pipeline_run_status(pipeline_run_id: int, body: StatusIn, request: Reque
 
 @router.get("/step-runs", dependencies=[require("read")], tags=["pipelines"])
 def find_step_runs(request: Request, cache_key: str = Query(max_length=64)) -> list[Json]:
-    return [to_json(s) for s in get_store(request).find_step_runs(cache_key)]
+    """Step runs with this cache key, of pipelines run in the projects you may read."""
+    projects = readable_projects(get_principal(request))
+    return [to_json(s) for s in get_store(request).find_step_runs(cache_key, projects=projects)]
 
 
 @router.post("/step-cache/lookup", dependencies=[require("read")], tags=["pipelines"])
 def lookup_step_cache(body: CacheKeysIn, request: Request) -> Json:
-    return to_json(get_store(request).lookup_step_cache(body.cache_keys))  # type: ignore[no-any-return]
+    """Cache entries written by step runs of the projects you may read: a key is no password, and
+    another project's outputs are neither reused nor revealed."""
+    projects = readable_projects(get_principal(request))
+    found = get_store(request).lookup_step_cache(body.cache_keys, projects=projects)
+    return to_json(found)  # type: ignore[no-any-return]
 
 
 router.include_router(api_artifacts.router)

@@ -329,7 +329,7 @@ def run_page(request: Request, run_id: str) -> Response:
         inputs=[e for e in lineage if e.direction == "input"],
         outputs=[e for e in lineage if e.direction == "output"],
         datasets=store.list_run_inputs(run_id),
-        versions=store.model_versions_from_runs([run_id]),
+        versions=[v for v in store.model_versions_from_runs([run_id]) if _allowed(request, v.project)],
         pipeline_run=pipeline_run,
         comments=store.list_comments("run", run_id),
         chart=chart,
@@ -462,7 +462,11 @@ def artifact_lineage(request: Request, sha256: str) -> Response:
         produced=[e for e in found.produced_by if visible(e.run_id)],
         used=[e for e in found.used_by if visible(e.run_id)],
         steps=[s for s in found.steps if visible(s.run_id)],
-        versions=[v for v in found.model_versions if v.run_id is None or visible(v.run_id)],
+        versions=[
+            v
+            for v in found.model_versions
+            if _allowed(request, v.project) and (v.run_id is None or visible(v.run_id))
+        ],
         title=f"artifact {sha256[:12]}",
     )
 
@@ -476,11 +480,14 @@ def dataset_page(request: Request, name: str) -> Response:
     projects = request.app.state.projects
     uses = [u for u in found.uses if _allowed(request, projects.of_run(u.run_id))]
     outputs = [e for e in found.outputs if _allowed(request, projects.of_run(e.run_id))]
-    # only versions registered from runs the viewer may read: the others are other projects' models
+    # only versions of models the viewer may read, registered from runs the viewer may read
     versions = [
         v
         for v in found.model_versions
-        if v.run_id and (project := projects.of_run(v.run_id)) is not None and _allowed(request, project)
+        if _allowed(request, v.project)
+        and v.run_id
+        and (project := projects.of_run(v.run_id)) is not None
+        and _allowed(request, project)
     ]
     return render(
         request,
