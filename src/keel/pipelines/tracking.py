@@ -47,6 +47,11 @@ def _artifact_name(node_id: str, name: str) -> str:
     return f"steps/{node_id.replace('[', '@').replace(']', '')}/{name}.json"
 
 
+def _file_name(node_id: str, name: str, relative: str) -> str:
+    """The artifact name of a file of an output stored as a blob of its own (beside the manifest)."""
+    return f"{_artifact_name(node_id, name).removesuffix('.json')}.files/{relative}"
+
+
 class StoreSink:
     """Step outputs as blobs in keel's artifact store: one blob per file plus a manifest blob that
     names them. ``put`` returns the manifest's sha256; the run records it as an output artifact."""
@@ -76,7 +81,13 @@ class StoreSink:
             if file.stat().st_size <= _INLINE_LIMIT:  # small files ride inside the manifest
                 inline[relative] = file.read_bytes()
             else:
-                files[relative] = self.artifacts.put_file(file, durable=False, move=True)[0]
+                sha, size = self.artifacts.put_file(file, durable=False, move=True)
+                files[relative] = sha
+                # an artifact of the run as well as a name in the manifest: a keel server serves a
+                # blob only to readers of a project whose records name it
+                self.pending.append(
+                    (_file_name(node_id, name, relative), sha, size, "application/octet-stream")
+                )
         shutil.rmtree(folder, ignore_errors=True)
         return self._manifest(node_id, name, files, inline)
 
