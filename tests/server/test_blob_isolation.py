@@ -6,6 +6,7 @@ naming them in a record. Runs on SQLite and, with KEEL_TEST_POSTGRES_URL, on Pos
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -246,3 +247,49 @@ def test_model_versions_of_a_run_link_to_their_project_and_hide_unreadable_ones(
     assert admin.post(f"/api/v1/runs/{run}/datasets", json=dataset).status_code == 200
     shown = world.attacker.get("/ui/datasets/linked-data").text
     assert "/ui/models/alpha-model/versions/1?project=alpha" in shown and "beta-hidden-model" not in shown
+
+
+# -- a run or experiment id of another project reads as one that does not exist ---------------
+PROBES: list[tuple[str, str, dict[str, object] | None]] = [
+    ("GET", "/api/v1/runs/{run}", None),
+    ("GET", "/api/v1/runs/{run}/artifacts", None),
+    ("POST", "/api/v1/runs/{run}/params", {"params": {"planted": 1}}),
+    ("POST", "/api/v1/pipeline-runs", {"run_id": "{run}", "pipeline": "p", "params": {}, "graph": {}}),
+    ("GET", "/api/2.0/mlflow/runs/get?run_id={run}", None),
+    ("GET", "/api/v1/experiments/{experiment}", None),
+    ("POST", "/api/v1/runs", {"experiment_id": "{experiment}", "name": "planted"}),
+]
+
+
+def _probe(
+    client: httpx.Client, probe: tuple[str, str, dict[str, object] | None], run: str, experiment: str
+) -> httpx.Response:
+    method, template, body = probe
+
+    def fill(text: str) -> str:
+        return text.replace("{run}", run).replace("{experiment}", experiment)
+
+    filled = None if body is None else {k: fill(v) if isinstance(v, str) else v for k, v in body.items()}
+    return client.request(method, fill(template), json=filled)
+
+
+def test_ids_of_another_project_in_paths_and_bodies_read_as_missing(world: World) -> None:
+    nowhere_run, nowhere_experiment = "f" * 32, "999999"
+    for probe in PROBES:
+        theirs = _probe(world.attacker, probe, world.beta_run, world.beta_experiment)
+        missing = _probe(world.attacker, probe, nowhere_run, nowhere_experiment)
+        assert theirs.status_code == missing.status_code == 404, (
+            probe,
+            theirs.status_code,
+            theirs.text[:200],
+        )
+        masked = theirs.text.replace(world.beta_run, "R").replace(world.beta_experiment, "E")
+        assert masked == missing.text.replace(nowhere_run, "R").replace(nowhere_experiment, "E")
+    assert world.admin.get(f"/api/v1/runs/{world.beta_run}").json()["params"] == {}
+    # a probe that would change something is still audited, with the reason
+    entries = world.admin.get("/api/v1/admin/audit", params={"limit": 500}).json()
+    probes = [e for e in entries if world.beta_run in e["target"] and e["actor"] != "admin"]
+    assert probes and all("may not read" in json.loads(e["detail"]).get("reason", "") for e in probes)
+    # a reader of beta may see the run exists: without the write scope, the answer is a 403
+    refused = world.beta_reader.post(f"/api/v1/runs/{world.beta_run}/params", json={"params": {"a": 1}})
+    assert refused.status_code == 403

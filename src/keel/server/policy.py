@@ -11,7 +11,9 @@ Every route declares who may call it, as a FastAPI dependency made by :func:`req
 ``create_app`` refuses to start when any route lacks a policy, and a test walks the route table
 too. A policy authenticates the request (Bearer token, ``Basic`` with the token as password, or a
 browser session cookie plus its CSRF header), then checks the scope on the project the request
-touches, answering 401 (no or bad credentials) or 403 (not allowed; audited).
+touches, answering 401 (no or bad credentials) or 403 (not allowed; audited). A run or experiment
+named by id that does not exist, or that the caller may not even read, is a 404 with one message
+(``no run ID``), so that ids of other projects cannot be told from unknown ones.
 
 Scopes: ``read`` for reads, ``write`` for changes to runs and experiments, ``promote`` for
 registry changes that move what is deployed (aliases, stages), ``admin`` for users, tokens and
@@ -38,6 +40,7 @@ For the MLflow-compatible API: runs by ``project_of_run("run_id", "run_uuid")``,
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +73,10 @@ __all__ = [
 ]
 
 Resolver = Callable[[Request], "str | None"]
+_RUN_ID = re.compile("[0-9a-f]{32}")
+_EXPERIMENT_ID = re.compile("[0-9]{1,18}")
+#: scope key where an id resolver leaves what the request names ("run ID"), for the 404 it may need
+NAMED = "keel.named"
 SESSION_COOKIE = "keel_session"
 CSRF_HEADER = "x-keel-csrf"
 
@@ -207,6 +214,8 @@ def project_of_run(*names: str) -> Resolver:
         value = request_value(request, *names)
         if not isinstance(value, str):
             return None
+        if _RUN_ID.fullmatch(value):  # a malformed id is the route's 400
+            request.scope[NAMED] = f"run {value}"
         return request.app.state.projects.of_run(value)  # type: ignore[no-any-return]
 
     resolve.__name__ = f"project_of_run{names}"
@@ -222,6 +231,8 @@ def project_of_experiment(*names: str) -> Resolver:
             value = str(value)
         if not isinstance(value, str):
             return None
+        if _EXPERIMENT_ID.fullmatch(value):
+            request.scope[NAMED] = f"experiment with id {value!r}"
         return request.app.state.projects.of_experiment(value)  # type: ignore[no-any-return]
 
     resolve.__name__ = f"project_of_experiment{names}"
@@ -313,6 +324,15 @@ def require(scope: str, project: Resolver | str | Any = SOME_PROJECT) -> Any:
         else:
             target = project(request)
         request.scope["keel.project"] = target
+        named = request.scope.pop(NAMED, None)
+        hidden = target is None or not principal.allows("read", target)
+        if named is not None and hidden and principal.allows(scope, None):
+            # a run or experiment the caller may not even read answers as one that does not
+            # exist, so that ids of other projects cannot be told from unknown ones (a caller
+            # without the scope anywhere learns only that, from the 403 below)
+            if target is not None:  # still a denial, and audited as one
+                request.scope["keel.denied"] = f"{principal.name} may not read the project of {named}"
+            raise NotFoundError(f"no {named}")
         if not principal.allows(scope, target):
             where = f"project {target!r}" if target is not None else "any project"
             raise HTTPException(403, f"{principal.name} lacks the {scope!r} permission on {where}")
