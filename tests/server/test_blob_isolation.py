@@ -293,3 +293,25 @@ def test_ids_of_another_project_in_paths_and_bodies_read_as_missing(world: World
     # a reader of beta may see the run exists: without the write scope, the answer is a 403
     refused = world.beta_reader.post(f"/api/v1/runs/{world.beta_run}/params", json={"params": {"a": 1}})
     assert refused.status_code == 403
+
+
+def test_pipeline_runs_and_run_comments_of_another_project_read_as_missing(world: World) -> None:
+    carrier = world.admin.post("/api/v1/runs", json={"experiment_id": world.beta_experiment, "name": "p"})
+    beta_run = carrier.json()["run_id"]
+    made = world.admin.post(
+        "/api/v1/pipeline-runs", json={"run_id": beta_run, "pipeline": "p", "params": {}, "graph": {}}
+    )
+    theirs, nowhere = str(made.json()["pipeline_run_id"]), "999999"
+    for template in ("/api/v1/pipeline-runs/{id}", "/ui/pipelines/{id}"):
+        elsewhere = world.attacker.get(template.replace("{id}", theirs))
+        missing = world.attacker.get(template.replace("{id}", nowhere))
+        assert elsewhere.status_code == missing.status_code == 404, (template, elsewhere.text[:200])
+        masked = elsewhere.text.replace(f"pipeline run {theirs}", "X").replace(f"/{theirs}", "/N")
+        assert masked == missing.text.replace(f"pipeline run {nowhere}", "X").replace(f"/{nowhere}", "/N")
+        assert beta_run not in elsewhere.text
+    params = {"target_type": "run", "target_id": beta_run}
+    elsewhere = world.attacker.get("/api/v1/comments", params=params)
+    missing = world.attacker.get("/api/v1/comments", params={**params, "target_id": "f" * 32})
+    assert elsewhere.status_code == missing.status_code == 404
+    assert elsewhere.text.replace(beta_run, "R") == missing.text.replace("f" * 32, "R")
+    assert world.beta_reader.get("/api/v1/comments", params=params).status_code == 200

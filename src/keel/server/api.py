@@ -22,6 +22,7 @@ from keel.limits import MAX_NAME_LENGTH
 from keel.server import api_artifacts, api_auth
 from keel.server.limits import KeelRoute
 from keel.server.policy import (
+    NAMED,
     check_parent_run,
     get_principal,
     get_store,
@@ -465,13 +466,16 @@ def model_versions_from_runs(body: RunIdsIn, request: Request) -> list[Json]:
 
 
 # -- comments --------------------------------------------------------------------------------
+COMMENTED_RUN = project_of_run("target_id")
+
+
 def _comment_project(request: Request) -> str | None:
     from keel.server.policy import request_value
 
     target_type = request_value(request, "target_type")
     target_id = request_value(request, "target_id")
     if target_type == "run" and isinstance(target_id, str):
-        return request.app.state.projects.of_run(target_id)  # type: ignore[no-any-return]
+        return COMMENTED_RUN(request)  # another project's run reads as missing, as in the path
     if target_type == "experiment" and isinstance(target_id, str):
         return request.app.state.projects.of_experiment(target_id)  # type: ignore[no-any-return]
     value = request_value(request, "project")
@@ -615,11 +619,15 @@ def get_model_version_by_alias(name: str, alias: str, request: Request, project:
 
 # -- pipelines -------------------------------------------------------------------------------
 def _pipeline_project(request: Request) -> str | None:
+    """The project of the pipeline run in the path; one of another project reads as missing."""
     raw = request.path_params.get("pipeline_run_id", "")
     try:
         run = get_store(request).get_pipeline_run(int(raw))
     except (TypeError, ValueError, OverflowError, NotFoundError, InvalidInputError):
+        if str(raw).isdigit():
+            request.scope[NAMED] = f"pipeline run {raw}"
         return None
+    request.scope[NAMED] = f"pipeline run {raw}"
     return request.app.state.projects.of_run(run.run_id)  # type: ignore[no-any-return]
 
 

@@ -53,6 +53,7 @@ from keel.server.auth import ANY_PROJECT, AuthStore, Principal, scope_rank
 from keel.store import schema as t
 
 __all__ = [
+    "NAMED",
     "SOME_PROJECT",
     "PolicyMissingError",
     "authenticated",

@@ -685,8 +685,11 @@ def pipelines(request: Request) -> Response:
 def pipeline_page(request: Request, pipeline_run_id: int) -> Response:
     from keel.pipelines.tracking import stored_graph
 
-    record = _store(request).get_pipeline_run(pipeline_run_id)
-    _check_runs(request, [record.run_id])
+    try:  # one answer for a pipeline run of another project and one that does not exist
+        record = _store(request).get_pipeline_run(pipeline_run_id)
+        _check_runs(request, [record.run_id])
+    except NotFoundError:
+        raise NotFoundError(f"no pipeline run {pipeline_run_id}; the pipelines page lists them") from None
     status = {step.node: step.status for step in record.steps}
     drawing = stored_graph(record.graph).render_svg(status)
     counts: dict[str, int] = {}
