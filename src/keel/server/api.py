@@ -625,9 +625,9 @@ def _pipeline_project(request: Request) -> str | None:
         run = get_store(request).get_pipeline_run(int(raw))
     except (TypeError, ValueError, OverflowError, NotFoundError, InvalidInputError):
         if str(raw).isdigit():
-            request.scope[NAMED] = f"pipeline run {raw}"
+            request.scope[NAMED] = f"no pipeline run {raw}; `keel pipeline list` shows them"
         return None
-    request.scope[NAMED] = f"pipeline run {raw}"
+    request.scope[NAMED] = f"no pipeline run {raw}; `keel pipeline list` shows them"
     return request.app.state.projects.of_run(run.run_id)  # type: ignore[no-any-return]
 
 

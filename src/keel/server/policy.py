@@ -76,7 +76,7 @@ __all__ = [
 Resolver = Callable[[Request], "str | None"]
 _RUN_ID = re.compile("[0-9a-f]{32}")
 _EXPERIMENT_ID = re.compile("[0-9]{1,18}")
-#: scope key where an id resolver leaves what the request names ("run ID"), for the 404 it may need
+#: scope key where an id resolver leaves the 404 message for the record the request names
 NAMED = "keel.named"
 SESSION_COOKIE = "keel_session"
 CSRF_HEADER = "x-keel-csrf"
@@ -216,7 +216,7 @@ def project_of_run(*names: str) -> Resolver:
         if not isinstance(value, str):
             return None
         if _RUN_ID.fullmatch(value):  # a malformed id is the route's 400
-            request.scope[NAMED] = f"run {value}"
+            request.scope[NAMED] = f"no run {value}; `keel runs list` shows the runs"
         return request.app.state.projects.of_run(value)  # type: ignore[no-any-return]
 
     resolve.__name__ = f"project_of_run{names}"
@@ -233,7 +233,7 @@ def project_of_experiment(*names: str) -> Resolver:
         if not isinstance(value, str):
             return None
         if _EXPERIMENT_ID.fullmatch(value):
-            request.scope[NAMED] = f"experiment with id {value!r}"
+            request.scope[NAMED] = f"no experiment with id {value!r}"
         return request.app.state.projects.of_experiment(value)  # type: ignore[no-any-return]
 
     resolve.__name__ = f"project_of_experiment{names}"
@@ -332,8 +332,8 @@ def require(scope: str, project: Resolver | str | Any = SOME_PROJECT) -> Any:
             # exist, so that ids of other projects cannot be told from unknown ones (a caller
             # without the scope anywhere learns only that, from the 403 below)
             if target is not None:  # still a denial, and audited as one
-                request.scope["keel.denied"] = f"{principal.name} may not read the project of {named}"
-            raise NotFoundError(f"no {named}")
+                request.scope["keel.denied"] = f"{principal.name} may not read project {target!r}"
+            raise NotFoundError(named)
         if not principal.allows(scope, target):
             where = f"project {target!r}" if target is not None else "any project"
             raise HTTPException(403, f"{principal.name} lacks the {scope!r} permission on {where}")
