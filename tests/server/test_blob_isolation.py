@@ -256,6 +256,8 @@ PROBES: list[tuple[str, str, dict[str, object] | None]] = [
     ("POST", "/api/v1/runs/{run}/params", {"params": {"planted": 1}}),
     ("POST", "/api/v1/pipeline-runs", {"run_id": "{run}", "pipeline": "p", "params": {}, "graph": {}}),
     ("GET", "/api/2.0/mlflow/runs/get?run_id={run}", None),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/runs/{run}/w.bin", None),
+    ("GET", "/api/2.0/mlflow/logged-models/m-{run}", None),
     ("GET", "/api/v1/experiments/{experiment}", None),
     ("POST", "/api/v1/runs", {"experiment_id": "{experiment}", "name": "planted"}),
 ]
@@ -275,15 +277,18 @@ def _probe(
 
 def test_ids_of_another_project_in_paths_and_bodies_read_as_missing(world: World) -> None:
     nowhere_run, nowhere_experiment = "f" * 32, "999999"
+    model = world.admin.post("/api/2.0/mlflow/logged-models", json={"experiment_id": world.beta_experiment})
+    model_run = model.json()["model"]["info"]["model_id"].removeprefix("m-")
     for probe in PROBES:
-        theirs = _probe(world.attacker, probe, world.beta_run, world.beta_experiment)
+        run = model_run if "logged-models" in probe[1] else world.beta_run
+        theirs = _probe(world.attacker, probe, run, world.beta_experiment)
         missing = _probe(world.attacker, probe, nowhere_run, nowhere_experiment)
         assert theirs.status_code == missing.status_code == 404, (
             probe,
             theirs.status_code,
             theirs.text[:200],
         )
-        masked = theirs.text.replace(world.beta_run, "R").replace(world.beta_experiment, "E")
+        masked = theirs.text.replace(run, "R").replace(world.beta_experiment, "E")
         assert masked == missing.text.replace(nowhere_run, "R").replace(nowhere_experiment, "E")
     assert world.admin.get(f"/api/v1/runs/{world.beta_run}").json()["params"] == {}
     # a probe that would change something is still audited, with the reason
