@@ -291,6 +291,13 @@ def test_ids_of_another_project_in_paths_and_bodies_read_as_missing(world: World
         masked = theirs.text.replace(run, "R").replace(world.beta_experiment, "E")
         assert masked == missing.text.replace(nowhere_run, "R").replace(nowhere_experiment, "E")
     assert world.admin.get(f"/api/v1/runs/{world.beta_run}").json()["params"] == {}
+    # the UI answers both with its error page
+    page, missing_page = (
+        world.attacker.get(f"/ui/runs/{world.beta_run}"),
+        world.attacker.get(f"/ui/runs/{nowhere_run}"),
+    )
+    assert page.status_code == missing_page.status_code == 404 and "Not found" in page.text
+    assert page.text.replace(world.beta_run, "R") == missing_page.text.replace(nowhere_run, "R")
     # a probe that would change something is still audited, with the reason
     entries = world.admin.get("/api/v1/admin/audit", params={"limit": 500}).json()
     probes = [e for e in entries if world.beta_run in e["target"] and e["actor"] != "admin"]

@@ -98,8 +98,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         artifacts_router = getattr(mlflow_api, "artifacts_router", None)
         if artifacts_router is not None:
             app.include_router(artifacts_router, prefix="/api/2.0/mlflow-artifacts")
+    from keel.errors import NotFoundError
+    from keel.server.ui import PREFIX as UI_PREFIX
     from keel.server.ui import router as ui_router
-    from keel.server.ui.routes import login_redirect
+    from keel.server.ui.routes import error_page, login_redirect
 
     app.include_router(ui_router)
     api.add_schema_route(app)
@@ -134,6 +136,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         if response.status_code >= 500:
             log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return response
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(request: Request, exc: Exception) -> Any:
+        if request.url.path.startswith(f"{UI_PREFIX}/"):  # a policy refused a page's record: a page
+            return error_page(request, exc)
+        return _keel_error(request, exc)
 
     @app.exception_handler(IntegrityError)
     def _integrity(request: Request, exc: Exception) -> KeelJSONResponse:

@@ -21,8 +21,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
+from keel.errors import NotFoundError
 from keel.server.policy import remember
-from keel.server.ui.routes import PAGE_CSP, PREFIX, SECURITY_HEADERS, router
+from keel.server.ui.routes import PAGE_CSP, PREFIX, SECURITY_HEADERS, error_page, router
 
 __all__ = ["PAGE_CSP", "SECURITY_HEADERS", "StoreProjects", "create_ui_app", "serve_ui"]
 
@@ -75,6 +76,7 @@ def create_ui_app(
     app.state.artifacts = artifacts
     app.state.projects = StoreProjects(store)
     app.include_router(router)
+    app.add_exception_handler(NotFoundError, error_page)  # a policy's 404 (an unknown record) as a page
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:

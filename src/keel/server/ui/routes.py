@@ -133,20 +133,22 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     )
 
 
+def error_page(request: Request, exc: Exception) -> Response:
+    """keel's error as a page with the message (404 for unknown records, 400 for bad input); apps
+    serving the UI answer with it too when a route's policy refuses a record (a 404)."""
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InvalidInputError) else 500
+    return render(request, "error.html", status_code=status, message=str(exc), status=status, title="Error")
+
+
 def pages(function: F) -> F:
-    """Show keel's errors as a page with the message (404 for unknown records, 400 for bad input)."""
+    """Show keel's errors as a page with the message (see :func:`error_page`)."""
 
     @functools.wraps(function)
     def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
         try:
             return function(request, *args, **kwargs)
         except KeelError as exc:
-            status = (
-                404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InvalidInputError) else 500
-            )
-            return render(
-                request, "error.html", status_code=status, message=str(exc), status=status, title="Error"
-            )
+            return error_page(request, exc)
 
     return wrapper  # type: ignore[return-value]
 
