@@ -216,6 +216,16 @@ def test_step_cache_and_step_runs_answer_only_the_callers_projects(world: World)
     assert lookup(world.beta_reader) == {}
     assert step_runs(world.beta_reader) == [_sha(SECRET)]
     assert step_runs(world.admin) == [planted, _sha(SECRET)]
+    # a caller may narrow the answer to projects (a pipeline asks for its own); never widen it
+    for client, projects, expected in (
+        (world.admin, ["beta"], {}),
+        (world.admin, ["alpha"], {key: {"model": {"sha256": planted}}}),
+        (world.beta_reader, ["alpha", "beta"], {}),
+    ):
+        response = client.post("/api/v1/step-cache/lookup", json={"cache_keys": [key], "projects": projects})
+        assert response.json() == expected, (projects, response.text)
+    narrowed = world.admin.get("/api/v1/step-runs", params={"cache_key": key, "projects": ["beta"]}).json()
+    assert [s["outputs"]["model"]["sha256"] for s in narrowed] == [_sha(SECRET)]
 
 
 # -- searches answer one way for ids of other projects and ids that do not exist ---------------

@@ -652,6 +652,7 @@ class StatusIn(Body):
 
 class CacheKeysIn(Body):
     cache_keys: list[str] = Field(max_length=100_000)
+    projects: list[Annotated[str, Field(max_length=128)]] | None = Field(None, max_length=1000)
 
 
 @router.post("/pipeline-runs", dependencies=[require("write", RUN)], tags=["pipelines"])
@@ -703,20 +704,32 @@ def set_pipeline_run_status(pipeline_run_id: int, body: StatusIn, request: Reque
     return {}
 
 
+def _step_projects(request: Request, asked: list[str] | None) -> frozenset[str] | None:
+    """The projects whose step records a caller gets: those it may read, of those it asked for."""
+    readable = readable_projects(get_principal(request))
+    if asked is None:
+        return readable
+    return frozenset(asked) if readable is None else readable & frozenset(asked)
+
+
 @router.get("/step-runs", dependencies=[require("read")], tags=["pipelines"])
-def find_step_runs(request: Request, cache_key: str = Query(max_length=64)) -> list[Json]:
-    """Step runs with this cache key, of pipelines run in the projects you may read."""
-    projects = readable_projects(get_principal(request))
-    return [to_json(s) for s in get_store(request).find_step_runs(cache_key, projects=projects)]
+def find_step_runs(
+    request: Request,
+    cache_key: str = Query(max_length=64),
+    projects: list[str] | None = Query(None, max_length=1000),
+) -> list[Json]:
+    """Step runs with this cache key, of pipelines run in the projects you may read (and in
+    ``projects`` when given)."""
+    found = get_store(request).find_step_runs(cache_key, projects=_step_projects(request, projects))
+    return [to_json(s) for s in found]
 
 
 @router.post("/step-cache/lookup", dependencies=[require("read")], tags=["pipelines"])
 def lookup_step_cache(body: CacheKeysIn, request: Request) -> Json:
-    """Cache entries written by step runs of the projects you may read: a key is no password, and
-    another project's outputs are neither reused nor revealed."""
-    projects = readable_projects(get_principal(request))
-    found = get_store(request).lookup_step_cache(body.cache_keys, projects=projects)
-    return to_json(found)  # type: ignore[no-any-return]
+    """Cache entries written by step runs of the projects you may read (and in ``projects`` when
+    given): a key is no password, and another project's outputs are neither reused nor revealed."""
+    projects = _step_projects(request, body.projects)
+    return to_json(get_store(request).lookup_step_cache(body.cache_keys, projects=projects))  # type: ignore[no-any-return]
 
 
 router.include_router(api_artifacts.router)

@@ -109,8 +109,9 @@ class PipelineMixin(SqlBase):
     ) -> dict[str, Mapping[str, Any]]:
         """Outputs stored under each known cache key (unknown keys are absent from the result).
 
-        ``projects`` (the server passes the caller's) keeps only entries written by step runs of
-        those projects, so that one project never reuses, nor learns of, another's outputs."""
+        ``projects`` keeps only entries written by step runs of those projects (``None``: every
+        project); the server passes the caller's, so that one project never reuses, nor learns
+        of, another's outputs."""
         statement = getattr(self, "_lookup_cache_statement", None)
         if statement is None:  # built once: constructing it costs more than running it
             statement = self._lookup_cache_statement = sa.select(
@@ -165,7 +166,7 @@ class PipelineMixin(SqlBase):
 
     def find_step_runs(self, cache_key: str, *, projects: Collection[str] | None = None) -> list[StepRun]:
         """Every recorded step run with this cache key, newest first (for explanations); with
-        ``projects``, only step runs of pipelines run in those projects."""
+        ``projects``, only those of pipelines run in these projects."""
         sr = t.step_runs
         query = sa.select(sr).where(sr.c.cache_key == cache_key)
         if projects is not None:
