@@ -159,22 +159,28 @@ class StoreSink:
 
 
 class StoreCache:
-    """The step cache of the metadata store, shared by every run that uses it."""
+    """The step cache of the metadata store, shared by every run of ``project`` (``None``: of
+    every project) that uses it: a project never takes another project's outputs."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Any, project: str | None = None):
         self.store = store
+        self.projects = None if project is None else [project]
 
     def get(self, key: str) -> Mapping[str, Any] | None:
-        found: Mapping[str, Any] | None = self.store.lookup_step_cache([key]).get(key)
-        return found
+        return self.get_many([key]).get(key)
 
     def get_many(self, keys: list[str]) -> dict[str, Mapping[str, Any]]:
         """The entries of those ``keys`` that are known, in one query."""
-        found: dict[str, Mapping[str, Any]] = self.store.lookup_step_cache(keys)
+        found: dict[str, Mapping[str, Any]] = self.store.lookup_step_cache(keys, projects=self.projects)
         return found
 
     def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None:
         """Nothing to do here: the cache entry is written with the step's record (same transaction)."""
+
+
+def _project_of(store: Any, experiment_id: str) -> str | None:
+    """The project of the pipeline's run, whose step cache it uses (``None`` if not known yet)."""
+    return str(store.get_experiment(experiment_id).project) if experiment_id else None
 
 
 def graph_document(graph: Graph) -> dict[str, Any]:
@@ -237,7 +243,9 @@ def run_pipeline(
                     executor=executor,
                     max_workers=max_workers,
                     sink=sink,
-                    cache=StoreCache(store) if use_cache else None,
+                    cache=StoreCache(store, _project_of(store, run.info.experiment_id))
+                    if use_cache
+                    else None,
                     trust=trust,
                     progress=on_settle,
                 )
