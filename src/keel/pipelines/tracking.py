@@ -3,7 +3,7 @@
 :func:`run_pipeline` is what ``Pipeline.run`` and ``keel pipeline run`` use: it opens a tracking run
 (experiment ``pipelines`` unless told otherwise), records the pipeline run and its graph, runs the
 graph with outputs stored as artifacts of that run (so lineage from data to model comes for free)
-and a cache shared by every run of the store, then records every step: status, timing, CPU, peak
+and a cache shared by every run of the project, then records every step: status, timing, CPU, peak
 memory, cache hit, cache key and what it was made of, inputs and outputs.
 
 >>> result = run_pipeline(training, {"lr": 0.2})        # doctest: +SKIP
