@@ -220,6 +220,8 @@ class ModelVersion:
     updated_at: int
     tags: Mapping[str, str]
     aliases: tuple[str, ...]
+    #: the project of the registered model (names are unique only within a project)
+    project: str = "default"
 
     @property
     def uri(self) -> str:

@@ -184,3 +184,23 @@ def test_cache_needs_a_sink() -> None:
 
     with pytest.raises(InvalidInputError, match="sink"):
         run_graph(_work.four_spins.build(), cache=MemoryCache())
+
+
+def test_the_store_cache_answers_only_its_projects_entries(tmp_path: Path) -> None:
+    """A step cached by a pipeline of project beta is no hit for a pipeline of project alpha (nor
+    for a reader of both through a server): each takes only its own project's outputs."""
+    from keel.entities import StepRun
+    from keel.pipelines.tracking import StoreCache
+    from keel.store.sql import SqlStore
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'keel.db'}")
+    key = "c" * 64
+    for project in ("beta", "alpha"):
+        run = store.create_run(store.create_experiment("e", project=project).experiment_id, "r").run_id
+        pipeline_run = store.create_pipeline_run(run, "p", params={}, graph={})
+        step = StepRun(node="n", step="n", status="done", cache_key=key, outputs={"out": f"{project}-sha"})
+        store.record_step_runs(pipeline_run, [step])
+    assert StoreCache(store, "alpha").get(key) == {"out": "alpha-sha"}
+    assert StoreCache(store, "beta").get(key) is None  # alpha's entry replaced beta's: a miss
+    assert StoreCache(store).get_many([key]) == {key: {"out": "alpha-sha"}}
+    store.close()

@@ -129,3 +129,69 @@ def test_the_token_can_come_from_the_environment(live_server, tmp_path):
     server_store = SqlStore(live_server.config.store_url)
     assert server_store.get_run(run_id).params == {"a": "1"}
     server_store.close()
+
+
+FLOW = textwrap.dedent(
+    """
+    import numpy as np
+    from keel.pipelines import pipeline, step
+
+    @step
+    def make(rows: int) -> np.ndarray:
+        return np.arange(rows, dtype="float64")
+
+    @pipeline
+    def flow(rows: int = 50_000):
+        return make(rows)
+    """
+)
+AUTHOR = textwrap.dedent(
+    """
+    import keel
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.datasets import load_iris
+    from flow import flow
+
+    X, y = load_iris(return_X_y=True)
+    with keel.start_run(experiment="shared") as run:
+        keel.log_text("for the team", "notes/readme.txt")
+        keel.log_model(LogisticRegression(max_iter=300).fit(X, y), "model", input_example=X[:2])
+    keel.register_model(f"runs:/{run.run_id}/model", "team-clf", alias="champion")
+    result = flow.run()
+    assert not result.nodes["make"].cache_hit
+    print("RUN", run.run_id)
+    """
+)
+TEAMMATE = textwrap.dedent(
+    """
+    import sys
+    import keel
+    from sklearn.datasets import load_iris
+    from flow import flow
+
+    X, _ = load_iris(return_X_y=True)
+    assert keel.load_model("models:/team-clf@champion").predict(X[:3]).shape == (3,)
+    assert keel.Client().read_artifact(sys.argv[1], "notes/readme.txt") == b"for the team"
+    result = flow.run()  # the array (a blob of its own, beside its manifest) comes from the cache
+    assert result.nodes["make"].cache_hit
+    assert float(result.outputs.sum()) == sum(range(50_000))
+    print("OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_teammate_reads_models_artifacts_and_cached_steps_with_project_tokens(live_server, tmp_path):
+    """The server serves blobs only to readers of a project whose records name them: everything a
+    teammate of the same project needs (a registered model's files, run artifacts, a cached step's
+    large output) is named by such records."""
+    project = tmp_path / "client"
+    project.mkdir()
+    (project / "keel.toml").write_text('project = "team"\n')
+    (project / "flow.py").write_text(FLOW)
+    author, teammate = live_server.make_token("promote", "team"), live_server.make_token("write", "team")
+    made = run_python(AUTHOR, project, env={"KEEL_TRACKING_URI": _uri(live_server, author)})
+    run_id = made.stdout.split()[-1]
+    code = TEAMMATE.replace("sys.argv[1]", repr(run_id))
+    used = run_python(code, project, env={"KEEL_TRACKING_URI": _uri(live_server, teammate)})
+    assert used.stdout.strip().endswith("OK")

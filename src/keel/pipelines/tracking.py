@@ -3,7 +3,7 @@
 :func:`run_pipeline` is what ``Pipeline.run`` and ``keel pipeline run`` use: it opens a tracking run
 (experiment ``pipelines`` unless told otherwise), records the pipeline run and its graph, runs the
 graph with outputs stored as artifacts of that run (so lineage from data to model comes for free)
-and a cache shared by every run of the store, then records every step: status, timing, CPU, peak
+and a cache shared by every run of the project, then records every step: status, timing, CPU, peak
 memory, cache hit, cache key and what it was made of, inputs and outputs.
 
 >>> result = run_pipeline(training, {"lr": 0.2})        # doctest: +SKIP
@@ -48,6 +48,11 @@ def _artifact_name(node_id: str, name: str) -> str:
     return f"steps/{node_id.replace('[', '@').replace(']', '')}/{name}.json"
 
 
+def _file_name(node_id: str, name: str, relative: str) -> str:
+    """The artifact name of a file of an output stored as a blob of its own (beside the manifest)."""
+    return f"{_artifact_name(node_id, name).removesuffix('.json')}.files/{relative}"
+
+
 class StoreSink:
     """Step outputs as blobs in keel's artifact store: one blob per file plus a manifest blob that
     names them. ``put`` returns the manifest's sha256; the run records it as an output artifact."""
@@ -79,7 +84,13 @@ class StoreSink:
             if file.stat().st_size <= _INLINE_LIMIT:  # small files ride inside the manifest
                 inline[relative] = file.read_bytes()
             else:
-                files[relative] = self.artifacts.put_file(file, durable=False, move=True)[0]
+                sha, size = self.artifacts.put_file(file, durable=False, move=True)
+                files[relative] = sha
+                # an artifact of the run as well as a name in the manifest: a keel server serves a
+                # blob only to readers of a project whose records name it
+                self.pending.append(
+                    (_file_name(node_id, name, relative), sha, size, "application/octet-stream")
+                )
         shutil.rmtree(folder, ignore_errors=True)
         return self._manifest(node_id, name, files, inline)
 
@@ -159,22 +170,28 @@ class StoreSink:
 
 
 class StoreCache:
-    """The step cache of the metadata store, shared by every run that uses it."""
+    """The step cache of the metadata store, shared by every run of ``project`` (``None``: of
+    every project) that uses it: a project never takes another project's outputs."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Any, project: str | None = None):
         self.store = store
+        self.projects = None if project is None else [project]
 
     def get(self, key: str) -> Mapping[str, Any] | None:
-        found: Mapping[str, Any] | None = self.store.lookup_step_cache([key]).get(key)
-        return found
+        return self.get_many([key]).get(key)
 
     def get_many(self, keys: list[str]) -> dict[str, Mapping[str, Any]]:
         """The entries of those ``keys`` that are known, in one query."""
-        found: dict[str, Mapping[str, Any]] = self.store.lookup_step_cache(keys)
+        found: dict[str, Mapping[str, Any]] = self.store.lookup_step_cache(keys, projects=self.projects)
         return found
 
     def put(self, key: str, outputs: Mapping[str, Any], components: Mapping[str, Any]) -> None:
         """Nothing to do here: the cache entry is written with the step's record (same transaction)."""
+
+
+def _project_of(store: Any, experiment_id: str) -> str | None:
+    """The project of the pipeline's run, whose step cache it uses (``None`` if not known yet)."""
+    return str(store.get_experiment(experiment_id).project) if experiment_id else None
 
 
 def graph_document(graph: Graph) -> dict[str, Any]:
@@ -241,7 +258,9 @@ def run_pipeline(
                     executor=executor,
                     max_workers=max_workers,
                     sink=sink,
-                    cache=StoreCache(store) if use_cache else None,
+                    cache=StoreCache(store, _project_of(store, run.info.experiment_id))
+                    if use_cache
+                    else None,
                     trust=trust,
                     progress=on_settle,
                     options=options,

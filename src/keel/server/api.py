@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from keel import limits
@@ -23,6 +23,7 @@ from keel.limits import MAX_NAME_LENGTH
 from keel.server import api_artifacts, api_auth
 from keel.server.limits import KeelRoute
 from keel.server.policy import (
+    NAMED,
     check_parent_run,
     checked_project,
     get_principal,
@@ -31,6 +32,7 @@ from keel.server.policy import (
     project_of_run,
     project_param,
     public,
+    readable_projects,
     require,
 )
 from keel.store.wire import chunks_from_json, history_to_json, record_from_json, to_json
@@ -315,8 +317,9 @@ class SearchIn(Body):
 
 @router.post("/runs/search", dependencies=[require("read")], tags=["runs"])
 def search_runs(body: SearchIn, request: Request) -> Json:
-    """Search runs of the given experiments (every one needs read access); without experiments,
-    every experiment of the projects you may read."""
+    """Search runs of the given experiments (each must be one you may read: any other id is a 404,
+    as for an experiment that does not exist); without experiments, every experiment of the
+    projects you may read."""
     projects = request.app.state.projects
     principal = get_principal(request)
     experiment_ids = body.experiment_ids
@@ -324,11 +327,11 @@ def search_runs(body: SearchIn, request: Request) -> Json:
         if not principal.allows("read", "*"):
             everything = get_store(request).list_experiments(include_deleted=True)
             experiment_ids = [x.experiment_id for x in everything if principal.allows("read", x.project)]
-    else:
+    else:  # one answer for an experiment of another project and one that does not exist
         for experiment_id in experiment_ids:
             project = projects.of_experiment(experiment_id)
-            if project is not None and not principal.allows("read", project):
-                raise HTTPException(403, f"{principal.name} may not read experiment {experiment_id}")
+            if project is None or not principal.allows("read", project):
+                raise NotFoundError(f"no experiment with id {experiment_id!r}")
     page = get_store(request).search_runs(
         experiment_ids,
         body.filter_string,
@@ -458,20 +461,25 @@ def dataset_usage(
 
 @router.post("/model-versions/from-runs", dependencies=[require("read")], tags=["lineage"])
 def model_versions_from_runs(body: RunIdsIn, request: Request) -> list[Json]:
-    """Model versions registered from any of these runs (runs you may not read are left out)."""
+    """Model versions registered from any of these runs (runs you may not read, and versions of
+    models in projects you may not read, are left out)."""
     projects = request.app.state.projects
     readable = [r for r in body.run_ids if _readable(request, projects.of_run(r) or "")]
-    return [to_json(v) for v in get_store(request).model_versions_from_runs(readable)] if readable else []
+    found = get_store(request).model_versions_from_runs(readable) if readable else []
+    return [to_json(v) for v in found if _readable(request, v.project)]
 
 
 # -- comments --------------------------------------------------------------------------------
+COMMENTED_RUN = project_of_run("target_id")
+
+
 def _comment_project(request: Request) -> str | None:
     from keel.server.policy import request_value
 
     target_type = request_value(request, "target_type")
     target_id = request_value(request, "target_id")
     if target_type == "run" and isinstance(target_id, str):
-        return request.app.state.projects.of_run(target_id)  # type: ignore[no-any-return]
+        return COMMENTED_RUN(request)  # another project's run reads as missing, as in the path
     if target_type == "experiment" and isinstance(target_id, str):
         return request.app.state.projects.of_experiment(target_id)  # type: ignore[no-any-return]
     value = request_value(request, "project")
@@ -625,11 +633,15 @@ def get_model_version_by_alias(name: str, alias: str, request: Request, project:
 
 # -- pipelines -------------------------------------------------------------------------------
 def _pipeline_project(request: Request) -> str | None:
+    """The project of the pipeline run in the path; one of another project reads as missing."""
     raw = request.path_params.get("pipeline_run_id", "")
     try:
         run = get_store(request).get_pipeline_run(int(raw))
     except (TypeError, ValueError, OverflowError, NotFoundError, InvalidInputError):
+        if str(raw).isdigit():
+            request.scope[NAMED] = f"no pipeline run {raw}; `keel pipeline list` shows them"
         return None
+    request.scope[NAMED] = f"no pipeline run {raw}; `keel pipeline list` shows them"
     return request.app.state.projects.of_run(run.run_id)  # type: ignore[no-any-return]
 
 
@@ -694,6 +706,7 @@ class StatusIn(Body):
 
 class CacheKeysIn(Body):
     cache_keys: list[str] = Field(max_length=100_000)
+    projects: list[Annotated[str, Field(max_length=128)]] | None = Field(None, max_length=1000)
 
 
 @router.post("/pipeline-runs", dependencies=[require("write", RUN)], tags=["pipelines"])
@@ -749,14 +762,32 @@ def set_pipeline_run_status(pipeline_run_id: int, body: StatusIn, request: Reque
     return {}
 
 
+def _step_projects(request: Request, asked: list[str] | None) -> frozenset[str] | None:
+    """The projects whose step records a caller gets: those it may read, of those it asked for."""
+    readable = readable_projects(get_principal(request))
+    if asked is None:
+        return readable
+    return frozenset(asked) if readable is None else readable & frozenset(asked)
+
+
 @router.get("/step-runs", dependencies=[require("read")], tags=["pipelines"])
-def find_step_runs(request: Request, cache_key: str = Query(max_length=64)) -> list[Json]:
-    return [to_json(s) for s in get_store(request).find_step_runs(cache_key)]
+def find_step_runs(
+    request: Request,
+    cache_key: str = Query(max_length=64),
+    projects: list[str] | None = Query(None, max_length=1000),
+) -> list[Json]:
+    """Step runs with this cache key, of pipelines run in the projects you may read (and in
+    ``projects`` when given)."""
+    found = get_store(request).find_step_runs(cache_key, projects=_step_projects(request, projects))
+    return [to_json(s) for s in found]
 
 
 @router.post("/step-cache/lookup", dependencies=[require("read")], tags=["pipelines"])
 def lookup_step_cache(body: CacheKeysIn, request: Request) -> Json:
-    return to_json(get_store(request).lookup_step_cache(body.cache_keys))  # type: ignore[no-any-return]
+    """Cache entries written by step runs of the projects you may read (and in ``projects`` when
+    given): a key is no password, and another project's outputs are neither reused nor revealed."""
+    projects = _step_projects(request, body.projects)
+    return to_json(get_store(request).lookup_step_cache(body.cache_keys, projects=projects))  # type: ignore[no-any-return]
 
 
 router.include_router(api_artifacts.router)

@@ -117,9 +117,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         artifacts_router = getattr(mlflow_api, "artifacts_router", None)
         if artifacts_router is not None:
             app.include_router(artifacts_router, prefix="/api/2.0/mlflow-artifacts")
+    from keel.errors import NotFoundError
+    from keel.server.ui import PREFIX as UI_PREFIX
     from keel.server.ui import home_router
     from keel.server.ui import router as ui_router
-    from keel.server.ui.routes import login_redirect
+    from keel.server.ui.routes import error_page, login_redirect
 
     app.include_router(ui_router)
     app.include_router(home_router)  # `/` (and MLflow's printed run links) lead to the UI
@@ -151,10 +153,21 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.exception_handler(KeelError)
     def _keel_error(request: Request, exc: Exception) -> KeelJSONResponse:
+        if request.url.path.startswith("/api/2.0/mlflow"):
+            # raised before the route's handler (by a policy): MLflow's codes, as the handler's own
+            from keel.server.mlflow._common import mlflow_error
+
+            return mlflow_error(exc, request)
         response = error_response(exc, request.app.state)
         if response.status_code >= 500:
             log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return response
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(request: Request, exc: Exception) -> Any:
+        if request.url.path.startswith(f"{UI_PREFIX}/"):  # a policy refused a page's record: a page
+            return error_page(request, exc)
+        return _keel_error(request, exc)
 
     @app.exception_handler(IntegrityError)
     def _integrity(request: Request, exc: Exception) -> KeelJSONResponse:

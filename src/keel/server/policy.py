@@ -11,7 +11,9 @@ Every route declares who may call it, as a FastAPI dependency made by :func:`req
 ``create_app`` refuses to start when any route lacks a policy, and a test walks the route table
 too. A policy authenticates the request (Bearer token, ``Basic`` with the token as password, or a
 browser session cookie plus its CSRF header), then checks the scope on the project the request
-touches, answering 401 (no or bad credentials) or 403 (not allowed; audited).
+touches, answering 401 (no or bad credentials) or 403 (not allowed; audited). A run or experiment
+named by id that does not exist, or that the caller may not even read, is a 404 with one message
+(``no run ID``), so that ids of other projects cannot be told from unknown ones.
 
 Scopes: ``read`` for reads, ``write`` for changes to runs and experiments, ``promote`` for
 registry changes that move what is deployed (aliases, stages), ``admin`` for users, tokens and
@@ -43,6 +45,7 @@ For the MLflow-compatible API: runs by ``project_of_run("run_id", "run_uuid")``,
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -51,11 +54,12 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 
 from keel.errors import NotFoundError
-from keel.limits import MAX_ID
-from keel.server.auth import AuthStore, Principal, scope_rank
+from keel.limits import check_id
+from keel.server.auth import ANY_PROJECT, AuthStore, Principal, scope_rank
 from keel.store import schema as t
 
 __all__ = [
+    "NAMED",
     "SOME_PROJECT",
     "PolicyMissingError",
     "authenticated",
@@ -71,11 +75,16 @@ __all__ = [
     "project_param",
     "walk_routes",
     "public",
+    "readable_projects",
     "request_value",
     "require",
 ]
 
 Resolver = Callable[[Request], "str | None"]
+_RUN_ID = re.compile("[0-9a-f]{32}")
+_EXPERIMENT_ID = re.compile("[0-9]{1,18}")
+#: scope key where an id resolver leaves the 404 message for the record the request names
+NAMED = "keel.named"
 SESSION_COOKIE = "keel_session"
 CSRF_HEADER = "x-keel-csrf"
 
@@ -107,6 +116,15 @@ def get_principal(request: Request) -> Principal:
     if principal is None:
         raise RuntimeError("get_principal() on a route without a policy")
     return principal  # type: ignore[no-any-return]
+
+
+def readable_projects(principal: Principal) -> frozenset[str] | None:
+    """The projects ``principal`` may read (``None``: every project), for routes that filter what
+    they list or serve by project instead of checking one project up front."""
+    if principal.allows("read", ANY_PROJECT):
+        return None
+    named = {*principal.roles, principal.token_project} - {ANY_PROJECT}
+    return frozenset(p for p in named if principal.allows("read", p))
 
 
 def request_value(request: Request, *names: str) -> Any:
@@ -183,8 +201,8 @@ class ProjectLookup:
                 eid = int(experiment_id)
             except (TypeError, ValueError):
                 return None
-            if not -MAX_ID <= eid <= MAX_ID:  # no such experiment; PostgreSQL would fail on it
-                return None
+            # refused naming the limit (as the route would), before PostgreSQL fails on it
+            check_id(eid)
             query = (
                 sa.select(t.projects.c.name)
                 .select_from(t.experiments.join(t.projects))
@@ -206,6 +224,8 @@ def project_of_run(*names: str) -> Resolver:
             value = str(value)  # MLflow's routes read a JSON number as its digits, a run id of digits
         if not isinstance(value, str):
             return None
+        if _RUN_ID.fullmatch(value):  # a malformed id is the route's 400
+            request.scope[NAMED] = f"no run {value}; `keel runs list` shows the runs"
         return request.app.state.projects.of_run(value)  # type: ignore[no-any-return]
 
     resolve.__name__ = f"project_of_run{names}"
@@ -221,6 +241,8 @@ def project_of_experiment(*names: str) -> Resolver:
             value = str(value)
         if not isinstance(value, str):
             return None
+        if _EXPERIMENT_ID.fullmatch(value):
+            request.scope[NAMED] = f"no experiment with id {value!r}"
         return request.app.state.projects.of_experiment(value)  # type: ignore[no-any-return]
 
     resolve.__name__ = f"project_of_experiment{names}"
@@ -322,6 +344,15 @@ def require(scope: str, project: Resolver | str | Any = SOME_PROJECT) -> Any:
         else:
             target = project(request)
         request.scope["keel.project"] = target
+        named = request.scope.pop(NAMED, None)
+        hidden = target is None or not principal.allows("read", target)
+        if named is not None and hidden and principal.allows(scope, None):
+            # a run or experiment the caller may not even read answers as one that does not
+            # exist, so that ids of other projects cannot be told from unknown ones (a caller
+            # without the scope anywhere learns only that, from the 403 below)
+            if target is not None:  # still a denial, and audited as one
+                request.scope["keel.denied"] = f"{principal.name} may not read project {target!r}"
+            raise NotFoundError(named)
         if not principal.allows(scope, target):
             where = f"project {target!r}" if target is not None else "any project"
             raise HTTPException(403, f"{principal.name} lacks the {scope!r} permission on {where}")

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from keel import entities as e
@@ -619,16 +619,22 @@ class RestStore:
     def set_pipeline_run_status(self, pipeline_run_id: int, status: str) -> None:
         self.request("PUT", f"/pipeline-runs/{int(pipeline_run_id)}/status", body={"status": status})
 
-    def find_step_runs(self, cache_key: str) -> list[e.StepRun]:
-        return [
-            record_from_json(e.StepRun, s)
-            for s in self._json("GET", "/step-runs", params={"cache_key": cache_key})
-        ]
+    def find_step_runs(self, cache_key: str, *, projects: Collection[str] | None = None) -> list[e.StepRun]:
+        params: dict[str, Any] = {"cache_key": cache_key}
+        if projects is not None:
+            params["projects"] = sorted(projects)
+        return [record_from_json(e.StepRun, s) for s in self._json("GET", "/step-runs", params=params)]
 
-    def lookup_step_cache(self, cache_keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    def lookup_step_cache(
+        self, cache_keys: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> dict[str, Mapping[str, Any]]:
+        """The server answers only entries of projects the caller may read (and of ``projects``)."""
         if not cache_keys:
             return {}
-        return dict(self._json("POST", "/step-cache/lookup", body={"cache_keys": list(cache_keys)}))
+        body: dict[str, Any] = {"cache_keys": list(cache_keys)}
+        if projects is not None:
+            body["projects"] = sorted(projects)
+        return dict(self._json("POST", "/step-cache/lookup", body=body))
 
 
 def _parts(values: Mapping[str, Any], size: int) -> list[dict[str, str]]:

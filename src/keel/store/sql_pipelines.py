@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,13 +105,21 @@ class PipelineMixin(SqlBase):
                     ],
                 )
 
-    def lookup_step_cache(self, cache_keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        """Outputs stored under each known cache key (unknown keys are absent from the result)."""
+    def lookup_step_cache(
+        self, cache_keys: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> dict[str, Mapping[str, Any]]:
+        """Outputs stored under each known cache key (unknown keys are absent from the result).
+
+        ``projects`` keeps only entries written by step runs of those projects (``None``: every
+        project); the server passes the caller's, so that one project never reuses, nor learns
+        of, another's outputs."""
         statement = getattr(self, "_lookup_cache_statement", None)
         if statement is None:  # built once: constructing it costs more than running it
             statement = self._lookup_cache_statement = sa.select(
                 t.step_cache.c.cache_key, t.step_cache.c.outputs
             ).where(t.step_cache.c.cache_key.in_(sa.bindparam("keys", expanding=True)))
+        if projects is not None:
+            statement = statement.where(t.step_cache.c.step_run_id.in_(_step_runs_of(projects)))
         found: dict[str, Mapping[str, Any]] = {}
         with self._read() as c:
             for start in range(0, len(cache_keys), 500):
@@ -157,13 +165,15 @@ class PipelineMixin(SqlBase):
                         )
         return uses
 
-    def find_step_runs(self, cache_key: str) -> list[StepRun]:
-        """Every recorded step run with this cache key, newest first (for explanations)."""
+    def find_step_runs(self, cache_key: str, *, projects: Collection[str] | None = None) -> list[StepRun]:
+        """Every recorded step run with this cache key, newest first (for explanations); with
+        ``projects``, only those of pipelines run in these projects."""
         sr = t.step_runs
+        query = sa.select(sr).where(sr.c.cache_key == cache_key)
+        if projects is not None:
+            query = query.where(sr.c.id.in_(_step_runs_of(projects)))
         with self._read() as c:
-            rows = c.execute(
-                sa.select(sr).where(sr.c.cache_key == cache_key).order_by(sr.c.id.desc())
-            ).mappings()
+            rows = c.execute(query.order_by(sr.c.id.desc())).mappings()
             return [_step(row) for row in rows]
 
     def get_pipeline_run(self, pipeline_run_id: int) -> PipelineRun:
@@ -217,6 +227,20 @@ class PipelineMixin(SqlBase):
             )
             for row in rows
         ]
+
+
+def _step_runs_of(projects: Collection[str]) -> Any:
+    """A subquery of the ids of the step runs of pipelines run in ``projects``."""
+    return (
+        sa.select(t.step_runs.c.id)
+        .select_from(
+            t.step_runs.join(t.pipeline_runs, t.pipeline_runs.c.id == t.step_runs.c.pipeline_run_id)
+            .join(t.runs, t.runs.c.pk == t.pipeline_runs.c.run_pk)
+            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+            .join(t.projects, t.projects.c.id == t.experiments.c.project_id)
+        )
+        .where(t.projects.c.name.in_(sorted(projects)))
+    )
 
 
 def _finite(value: float | None) -> float | None:

@@ -292,6 +292,7 @@ class RegistryMixin(SqlBase):
                 updated_at=row["updated_at"],
                 tags=tags.get(row["id"], {}),
                 aliases=tuple(sorted(a for a, v in alias_rows if v == row["version"])),
+                project=project,
             )
             for row in rows
         ]

@@ -74,6 +74,7 @@ class DatasetLineage:
 def _version(version: ModelVersion) -> dict[str, Any]:
     return {
         "name": version.name,
+        "project": version.project,
         "version": version.version,
         "run_id": version.run_id,
         "aliases": list(version.aliases),

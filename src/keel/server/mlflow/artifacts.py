@@ -30,7 +30,7 @@ from keel.ids import check_run_id
 from keel.server.downloads import download_headers, served_media_type
 from keel.server.limits import KeelJSONResponse
 from keel.server.mlflow._common import Context, Payload, endpoint, mlflow_error
-from keel.server.policy import project_of_run, request_value, require
+from keel.server.policy import NAMED, project_of_run, request_value, require
 
 __all__ = ["artifacts_router", "list_children", "parse_path", "router"]
 
@@ -70,6 +70,9 @@ def _project_of_path(request: Request) -> str | None:
         run_id, _ = parse_path(str(path or ""))
     except KeelError:
         return None
+    request.scope[NAMED] = (
+        f"no run {run_id}; `keel runs list` shows the runs"  # another project's run reads as missing
+    )
     return request.app.state.projects.of_run(run_id)  # type: ignore[no-any-return]
 
 

@@ -23,7 +23,7 @@ from keel.server.mlflow._common import Context, Payload, as_key_values, endpoint
 from keel.server.mlflow.artifacts import list_children
 from keel.server.mlflow.experiments import LOGGED_MODELS_EXPERIMENT, experiment_project, resolve_experiment_id
 from keel.server.mlflow.runs import INTERNAL_TAG_PREFIX
-from keel.server.policy import SOME_PROJECT
+from keel.server.policy import NAMED, SOME_PROJECT
 from keel.store.sql_search import decode_token, encode_token
 
 __all__ = ["SOURCE_RUN_TAG", "logged_model_json", "model_run_id", "router"]
@@ -65,6 +65,7 @@ def _project_of_model(request: Request) -> str | None:
         run_id = model_run_id(model_id)
     except NotFoundError:
         return None
+    request.scope[NAMED] = f"no logged model {model_id!r}"  # another project's reads as missing
     return request.app.state.projects.of_run(run_id)  # type: ignore[no-any-return]
 
 

@@ -21,8 +21,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from keel.errors import NotFoundError
 from keel.server.policy import remember
-from keel.server.ui.routes import PAGE_CSP, SECURITY_HEADERS, home_router, router
+from keel.server.ui.routes import PAGE_CSP, SECURITY_HEADERS, error_page, home_router, router
 
 __all__ = ["PAGE_CSP", "SECURITY_HEADERS", "StoreProjects", "create_ui_app", "serve_ui"]
 
@@ -76,6 +77,7 @@ def create_ui_app(
     app.state.projects = StoreProjects(store)
     app.include_router(router)
     app.include_router(home_router)
+    app.add_exception_handler(NotFoundError, error_page)  # a policy's 404 (an unknown record) as a page
 
     hosts = {"127.0.0.1", "localhost", "[::1]", host, *allowed_hosts}
 

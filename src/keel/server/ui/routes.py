@@ -154,20 +154,22 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     )
 
 
+def error_page(request: Request, exc: Exception) -> Response:
+    """keel's error as a page with the message (404 for unknown records, 400 for bad input); apps
+    serving the UI answer with it too when a route's policy refuses a record (a 404)."""
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InvalidInputError) else 500
+    return render(request, "error.html", status_code=status, message=str(exc), status=status, title="Error")
+
+
 def pages(function: F) -> F:
-    """Show keel's errors as a page with the message (404 for unknown records, 400 for bad input)."""
+    """Show keel's errors as a page with the message (see :func:`error_page`)."""
 
     @functools.wraps(function)
     def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
         try:
             return function(request, *args, **kwargs)
         except KeelError as exc:
-            status = (
-                404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InvalidInputError) else 500
-            )
-            return render(
-                request, "error.html", status_code=status, message=str(exc), status=status, title="Error"
-            )
+            return error_page(request, exc)
 
     return wrapper  # type: ignore[return-value]
 
@@ -350,7 +352,7 @@ def run_page(request: Request, run_id: str) -> Response:
         inputs=[e for e in lineage if e.direction == "input"],
         outputs=[e for e in lineage if e.direction == "output"],
         datasets=store.list_run_inputs(run_id),
-        versions=store.model_versions_from_runs([run_id]),
+        versions=[v for v in store.model_versions_from_runs([run_id]) if _allowed(request, v.project)],
         pipeline_run=pipeline_run,
         comments=store.list_comments("run", run_id),
         chart=chart,
@@ -483,7 +485,11 @@ def artifact_lineage(request: Request, sha256: str) -> Response:
         produced=[e for e in found.produced_by if visible(e.run_id)],
         used=[e for e in found.used_by if visible(e.run_id)],
         steps=[s for s in found.steps if visible(s.run_id)],
-        versions=[v for v in found.model_versions if v.run_id is None or visible(v.run_id)],
+        versions=[
+            v
+            for v in found.model_versions
+            if _allowed(request, v.project) and (v.run_id is None or visible(v.run_id))
+        ],
         title=f"artifact {sha256[:12]}",
     )
 
@@ -499,11 +505,14 @@ def dataset_page(request: Request, name: str) -> Response:
     projects = request.app.state.projects
     uses = [u for u in found.uses if _allowed(request, projects.of_run(u.run_id))]
     outputs = [e for e in found.outputs if _allowed(request, projects.of_run(e.run_id))]
-    # only versions registered from runs the viewer may read: the others are other projects' models
+    # only versions of models the viewer may read, registered from runs the viewer may read
     versions = [
         v
         for v in found.model_versions
-        if v.run_id and (project := projects.of_run(v.run_id)) is not None and _allowed(request, project)
+        if _allowed(request, v.project)
+        and v.run_id
+        and (project := projects.of_run(v.run_id)) is not None
+        and _allowed(request, project)
     ]
     return render(
         request,
@@ -704,8 +713,11 @@ def pipelines(request: Request) -> Response:
 def pipeline_page(request: Request, pipeline_run_id: int) -> Response:
     from keel.pipelines.tracking import stored_graph
 
-    record = _store(request).get_pipeline_run(pipeline_run_id)
-    _check_runs(request, [record.run_id])
+    try:  # one answer for a pipeline run of another project and one that does not exist
+        record = _store(request).get_pipeline_run(pipeline_run_id)
+        _check_runs(request, [record.run_id])
+    except NotFoundError:
+        raise NotFoundError(f"no pipeline run {pipeline_run_id}; the pipelines page lists them") from None
     status = {step.node: step.status for step in record.steps}
     drawing = stored_graph(record.graph).render_svg(status)
     counts: dict[str, int] = {}
