@@ -27,7 +27,6 @@ from keel.entities import (
 from keel.errors import (
     ConflictError,
     InvalidInputError,
-    LimitExceededError,
     NotFoundError,
     ParamConflictError,
 )
@@ -718,12 +717,10 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
         except sa.exc.OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled
                 raise
-            raise LimitExceededError(
-                f"the search took longer than {self.search_timeout:g} s and was cancelled: narrow the "
-                "filter (fewer conditions, or an experiment id), or raise KEEL_SEARCH_TIMEOUT on the server",
-                limit=milliseconds,
-                actual=milliseconds,
-                what="search time (ms)",
+            raise InvalidInputError(
+                f"the search took longer than {self.search_timeout:g} s (the search timeout) and was "
+                "cancelled: narrow the filter (fewer conditions, or an experiment id), or raise "
+                "KEEL_SEARCH_TIMEOUT where the store is opened (the server's environment)"
             ) from None
 
     def _load_runs(self, c: sa.Connection, pks: Sequence[int]) -> list[Run]:
