@@ -3,6 +3,8 @@ never truncated. The numbers are documented in docs/concepts.md."""
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections.abc import Mapping
 
@@ -25,11 +27,13 @@ __all__ = [
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAGS_PER_REQUEST",
     "MAX_TAG_VALUE_LENGTH",
+    "SEARCH_TIMEOUT_SECONDS",
     "check_count",
     "check_id",
     "check_key",
     "check_param_value",
     "check_tag_value",
+    "search_timeout",
     "clean_params",
     "clean_tags",
     "to_float",
@@ -46,18 +50,21 @@ MAX_COMMENT_LENGTH = 65_536
 
 # Search filters (keel.store.search). A filter is compiled to one SQL statement: SQLite refuses
 # expression trees deeper than 1,000 and statements with more than 32,766 bound values, PostgreSQL
-# more than 65,535 bound values, and PostgreSQL's planner takes time that grows steeply with the
-# number of AND-ed conditions (measured: 64 take 0.5 s, 100 take 3 s, 150 take 14 s); a deep filter
-# also recurses in the parser. These limits keep every accepted filter well inside all of that, and
+# more than 65,535 bound values; a deep filter also recurses in the parser. Search time grows about
+# linearly with the number of conditions (benchmarks/search_planning.py: 200 AND-ed conditions over
+# 1,000 runs take about 0.5 s on SQLite and PostgreSQL), and PostgreSQL cancels a search after
+# SEARCH_TIMEOUT_SECONDS. These limits keep every accepted filter well inside all of that, and
 # a filter over one is answered as the caller's error. Long lists of alternatives go in ``IN (...)``.
 #: comparisons in one filter (``a = 1 or b = 2`` holds two)
-MAX_FILTER_TERMS = 50
+MAX_FILTER_TERMS = 200
 #: values of all the ``IN (...)`` lists of one filter together
 MAX_FILTER_VALUES = 10_000
 #: parentheses nested in one filter
 MAX_FILTER_DEPTH = 32
 #: characters of one filter (room for the longest IN lists; tokenized before it is parsed)
 MAX_FILTER_LENGTH = 1_000_000
+#: seconds PostgreSQL may spend on one run search before it cancels it (``KEEL_SEARCH_TIMEOUT``)
+SEARCH_TIMEOUT_SECONDS = 30.0
 #: characters of one LIKE/ILIKE pattern (ample for names; keeps a match in Python short)
 MAX_LIKE_PATTERN_LENGTH = 1_000
 
@@ -183,3 +190,21 @@ def to_float(key: str, value: object) -> float:
             f"metric {key!r} must be a number, not {type(value).__name__} {value!r}"
         ) from None
     return result
+
+
+def search_timeout(seconds: float | None = None) -> float:
+    """The search timeout in seconds: ``seconds`` when given, else the ``KEEL_SEARCH_TIMEOUT``
+    environment variable, else :data:`SEARCH_TIMEOUT_SECONDS`. A positive number or a mistake."""
+    source = "search_timeout"
+    if seconds is None:
+        text = os.environ.get("KEEL_SEARCH_TIMEOUT")
+        if text is None:
+            return SEARCH_TIMEOUT_SECONDS
+        source = "KEEL_SEARCH_TIMEOUT"
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InvalidInputError(f"{source} must be a positive number of seconds (e.g. 30), not {seconds!r}")
+    return float(seconds)

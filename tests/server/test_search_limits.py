@@ -176,3 +176,17 @@ def test_rest_store_sends_many_params_in_parts(store_url: str, tmp_path: Path) -
         fetched = store.get_run(run.run_id)
         assert fetched.params == {k: str(v) for k, v in params.items()}
         assert len(fetched.tags) >= 1_500
+
+
+@pytest.mark.postgres
+def test_a_search_over_the_timeout_is_cancelled_by_the_database(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL kept planning a long filter after the client had gone; now it cancels the query
+    monkeypatch.setenv("KEEL_SEARCH_TIMEOUT", "0.001")
+    server = LiveServer(tmp_path / "server", store_url=postgres_url)
+    with server, httpx.Client(base_url=server.url, headers=auth_headers(server.token), timeout=60) as http:
+        eid, _ = experiment_and_run(http)
+        long_filter = " and ".join(f"tags.t{i} != 'x'" for i in range(MAX_FILTER_TERMS))
+        search = http.post(f"{MLFLOW}/runs/search", json={"experiment_ids": [eid], "filter": long_filter})
+        refused(search, 400, "longer than 0.001 s", "narrow the filter")

@@ -50,8 +50,12 @@ _IN_CHUNK = 500  # ids per IN (...) list
 class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
     """Metadata on SQLite (the default, one file) or PostgreSQL (for teams)."""
 
-    def __init__(self, url: str, *, crash_check: bool = True):
+    def __init__(self, url: str, *, crash_check: bool = True, search_timeout: float | None = None):
+        """``search_timeout``: seconds PostgreSQL may spend on one run search before it cancels the
+        query (default: the ``KEEL_SEARCH_TIMEOUT`` environment variable, else
+        :data:`keel.limits.SEARCH_TIMEOUT_SECONDS`); SQLite has no such limit."""
         self.url = url
+        self.search_timeout = limits.search_timeout(search_timeout)
         with translate_errors(url):
             self.engine = create_engine(url)
         migrate(self.engine, url)
@@ -693,10 +697,31 @@ class SqlStore(ExperimentChangesMixin, RegistryMixin, PipelineMixin, SqlBase):
             query = query.order_by(column.is_(None), column.asc() if order.ascending else column.desc())
         query = query.order_by(r.c.start_time.desc(), r.c.run_id).limit(max_results + 1).offset(offset)
         with self._read() as c:
-            pks = list(c.execute(query).scalars())
+            pks = self._search_pks(c, query)
             page = RunPage(self._load_runs(c, pks[:max_results]))
         page.token = encode_token(offset + max_results) if len(pks) > max_results else None
         return page
+
+    def _search_pks(self, c: sa.Connection, query: Any) -> list[int]:
+        """Run a search under ``search_timeout`` on PostgreSQL: the server cancels the query itself,
+        so a search that outlives its client (a closed browser tab, a killed script) ends too.
+        JIT compilation is off for it: a long filter's many sub-plans made PostgreSQL spend seconds
+        compiling a query that runs in milliseconds."""
+        if c.dialect.name != "postgresql":
+            return list(c.execute(query).scalars())
+        milliseconds = max(1, round(self.search_timeout * 1000))
+        c.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+        c.exec_driver_sql("SET LOCAL jit = off")
+        try:
+            return list(c.execute(query).scalars())
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled
+                raise
+            raise InvalidInputError(
+                f"the search took longer than {self.search_timeout:g} s (the search timeout) and was "
+                "cancelled: narrow the filter (fewer conditions, or an experiment id), or raise "
+                "KEEL_SEARCH_TIMEOUT where the store is opened (the server's environment)"
+            ) from None
 
     def _load_runs(self, c: sa.Connection, pks: Sequence[int]) -> list[Run]:
         if not pks:
