@@ -38,6 +38,7 @@ STORE_DIR_NAME = ".keel"
 OTHER_VARIABLES: Mapping[str, str] = {
     "KEEL_USER": "the user name recorded on runs and models (default: USER, LOGNAME, the login name)",
     "KEEL_PIPELINE_CACHE": "false turns the pipeline step cache off for every pipeline run",
+    "KEEL_SEARCH_TIMEOUT": "seconds PostgreSQL may spend on one run search before cancelling it (default 30)",
 }
 
 _log = logging.getLogger("keel")

@@ -164,6 +164,15 @@ def _pipeline_cache(cwd: Path, env: dict[str, str]) -> None:
     assert cached_steps({}) != "0"  # without it the cache answers
 
 
+def _search_timeout(cwd: Path, env: dict[str, str]) -> None:
+    _probe(cwd, env)  # searches (SQLite has no timeout) still work, with no warning
+    code = "from keel.limits import search_timeout; print(search_timeout())"
+    result = _run([sys.executable, "-c", code], cwd, env)
+    assert result.returncode == 0 and result.stdout.split()[-1] == "12.5", result.stderr
+    bad = _run([sys.executable, "-c", code], cwd, {"KEEL_SEARCH_TIMEOUT": "soon"})
+    assert bad.returncode != 0 and "KEEL_SEARCH_TIMEOUT must be a positive number" in bad.stderr
+
+
 #: documented variable -> (the value it is set to, the check of its effect)
 CHECKS: dict[str, tuple[str, Callable[[Path, dict[str, str]], None]]] = {
     "KEEL_TRACKING_URI": ("sqlite:///{tmp}/elsewhere.db", _tracking_uri),
@@ -182,6 +191,7 @@ CHECKS: dict[str, tuple[str, Callable[[Path, dict[str, str]], None]]] = {
     "KEEL_PRICES__CPU_CORE_HOUR": ("7.5", _price),
     "KEEL_USER": ("alice", _user),
     "KEEL_PIPELINE_CACHE": ("false", _pipeline_cache),
+    "KEEL_SEARCH_TIMEOUT": ("12.5", _search_timeout),
 }
 
 
