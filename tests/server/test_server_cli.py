@@ -46,3 +46,21 @@ def test_users_roles_and_tokens_from_the_command_line(tmp_path):
     assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"] is True
     entries = json.loads(_keel("audit", "list", "--json", "--store", store).stdout)
     assert [e["outcome"] for e in entries][-2:] == ["ok", "denied"]
+
+
+def test_token_create_names_the_documented_setting_first(tmp_path):
+    store = f"sqlite:///{tmp_path / 'server.db'}"
+    assert _keel("server", "user", "create", "ada", "--store", store).exit_code == 0
+    created = _keel("server", "token", "create", "--user", "ada", "--store", store)
+    assert created.exit_code == 0, created.output
+    hint = created.stderr
+    assert "KEEL_TRACKING_TOKEN=" in hint and hint.index("KEEL_TRACKING_TOKEN") < hint.index("Authorization")
+
+
+def test_token_commands_say_an_http_tracking_uri_is_why_they_need_store(monkeypatch):
+    monkeypatch.setenv("KEEL_TRACKING_URI", "http://:keel_secret@127.0.0.1:5055")
+    refused = _keel("server", "token", "revoke", "abcd")
+    assert refused.exit_code == 2
+    message = " ".join(refused.output.split())
+    assert "KEEL_TRACKING_URI" in message and "http://127.0.0.1:5055" in message and "--store" in message
+    assert "keel_secret" not in message

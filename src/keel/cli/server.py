@@ -46,8 +46,15 @@ def _auth(store: str | None) -> object:
     url = _store_url(store)
     if url.startswith(("http://", "https://")):
         from keel.errors import ConfigError
+        from keel.store.rest import split_url
 
-        raise ConfigError("give the server's database with --store (sqlite:///... or postgresql://...)")
+        shown = split_url(url)[0]  # never print the token a URI may carry
+        source = "--store" if store else "the tracking URI (KEEL_TRACKING_URI or keel.toml)"
+        raise ConfigError(
+            f"{source} is {shown}, a keel server's address, but users and tokens are managed on the "
+            "server's database itself: give it with --store (sqlite:///... or postgresql://...), "
+            "on the server's machine"
+        )
     return AuthStore(SqlStore(url, crash_check=False).engine, url)
 
 
@@ -199,7 +206,8 @@ def token_create(
     sys.stderr.write(
         f"token {info.token_id} for {user}: {scope} on {project}"
         f"{', expires ' + format_time(info.expires_at) if info.expires_at else ''}. "
-        "Use it as KEEL_TRACKING_URI=http://:TOKEN@host:port or 'Authorization: Bearer TOKEN'.\n"
+        "Use it as KEEL_TRACKING_TOKEN=TOKEN (with KEEL_TRACKING_URI=http://host:port), "
+        "or send 'Authorization: Bearer TOKEN' from other HTTP clients.\n"
     )
 
 
