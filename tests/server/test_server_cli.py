@@ -64,3 +64,32 @@ def test_token_commands_say_an_http_tracking_uri_is_why_they_need_store(monkeypa
     message = " ".join(refused.output.split())
     assert "KEEL_TRACKING_URI" in message and "http://127.0.0.1:5055" in message and "--store" in message
     assert "keel_secret" not in message
+
+
+def test_user_list_shows_roles_created_and_live_tokens(tmp_path):
+    store = f"sqlite:///{tmp_path / 'server.db'}"
+    assert _keel("server", "user", "create", "bob", "--store", store).exit_code == 0
+    assert _keel("server", "user", "create", "ada", "--admin", "--store", store).exit_code == 0
+    assert _keel("server", "user", "role", "bob", "vision", "write", "--store", store).exit_code == 0
+    assert _keel("server", "user", "role", "bob", "nlp", "read", "--store", store).exit_code == 0
+    for _ in range(2):
+        assert _keel("server", "token", "create", "--user", "bob", "--store", store).exit_code == 0
+    revoked = json.loads(_keel("server", "token", "list", "--json", "--store", store).stdout)[0]["token_id"]
+    assert _keel("server", "token", "revoke", revoked, "--store", store).exit_code == 0
+
+    listed = _keel("server", "user", "list", "--json", "--store", store)
+    assert listed.exit_code == 0, listed.output
+    users = json.loads(listed.stdout)
+    assert [(u["name"], u["admin"], u["roles"], u["tokens"]) for u in users] == [
+        ("ada", True, {}, 0),
+        ("bob", False, {"nlp": "read", "vision": "write"}, 1),
+    ]
+    assert all(isinstance(u["created_at"], int) for u in users)
+    assert "hash" not in listed.stdout
+    shown = _keel("server", "user", "list", "--store", store)
+    assert (
+        shown.exit_code == 0
+        and "write on vision" in shown.stdout
+        and "admin on every project" in shown.stdout
+    )
+    assert "list" in _keel("server", "user", "--help").stdout

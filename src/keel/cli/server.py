@@ -170,6 +170,37 @@ def user_create(
     typer.echo(f"created user {name}{' (admin)' if admin else ''}")
 
 
+@user_app.command("list")
+@handle_errors
+def user_list(
+    store: str | None = typer.Option(None, help=STORE_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """List users: roles per project, when created, how many API tokens still work.
+
+    Reads the server's database directly, like the other `keel server user` commands: whoever can
+    open it administers the server. Password hashes and token secrets are never shown.
+    """
+    found = _auth(store).list_users()  # type: ignore[attr-defined]
+    if json_output:
+        print_json([
+            {"name": u.name, "admin": u.is_admin, "roles": dict(u.roles), "created_at": u.created_at,
+             "disabled_at": u.disabled_at, "tokens": u.tokens}
+            for u in found
+        ])  # fmt: skip
+        return
+    table(
+        "users",
+        ["name", "roles", "created", "tokens", "status"],
+        [
+            [u.name,
+             ", ".join(["admin on every project"] * u.is_admin + [f"{r} on {p}" for p, r in u.roles.items()]),
+             format_time(u.created_at), u.tokens, "disabled" if u.disabled_at else "active"]
+            for u in found
+        ],
+    )  # fmt: skip
+
+
 @user_app.command("role")
 @handle_errors
 def user_role(
