@@ -12,8 +12,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ORDER = ["tracking", "startup", "pipelines", "pipelines-parallel", "data-validate", "data-drift", "server", "ui"]
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "benchmarks.md"
+ORDER = [
+    "tracking",
+    "startup",
+    "pipelines",
+    "pipelines-parallel",
+    "data-validate",
+    "data-drift",
+    "server",
+    "ui",
+]
 INTRO = """# Benchmarks
 
 keel side by side with its peers on the same machine, each peer in its own virtualenv, measured in one
@@ -38,9 +48,34 @@ def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"<!-- section:{re.escape(name)} -->\n.*?<!-- /section:{re.escape(name)} -->\n", re.S)
 
 
+def _checkouts(root: Path) -> list[Path]:
+    """This checkout and, for a git worktree, the main checkout it belongs to (whose virtualenv a
+    harness may have been pointed at), longest first."""
+    found = [root]
+    marker = root / ".git"
+    if marker.is_file():  # a worktree: "gitdir: /main/.git/worktrees/NAME"
+        gitdir = marker.read_text().partition("gitdir:")[2].strip()
+        if "/.git/worktrees/" in gitdir:
+            found.append(Path(gitdir.split("/.git/worktrees/")[0]))
+    return sorted(found, key=lambda p: len(str(p)), reverse=True)
+
+
+def relative_paths(text: str, root: Path = ROOT) -> str:
+    """``text`` with this machine's checkout paths written relative to the repository (and the home
+    folder as ``~``): the page is read by people whose clone is elsewhere."""
+    for checkout in _checkouts(root):
+        text = text.replace(f"{checkout}/", "")
+        text = re.sub(re.escape(str(checkout)) + r"(?![\w.-])", ".", text)
+    home = str(Path.home())
+    if home not in ("/", ""):
+        text = text.replace(f"{home}/", "~/")
+    return text
+
+
 def write_section(name: str, title: str, body: str, page: Path = PAGE) -> None:
     """Replace (or add) section ``name`` of the page with ``## title`` and ``body`` (Markdown whose own
-    headings should start at ``###``)."""
+    headings should start at ``###``); absolute paths into the checkout are written relative to it."""
+    body = relative_paths(body)
     text = page.read_text() if page.exists() else INTRO
     if not text.startswith(INTRO):  # keep the intro current; sections follow it
         sections = "".join(

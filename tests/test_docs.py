@@ -112,3 +112,30 @@ def test_python_examples_use_only_public_names():
         if private.search(line)
     ]
     assert not found, "\n".join(found)
+
+
+def _bench_docs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_docs", ROOT / "benchmarks" / "_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_page_names_no_machine_paths():
+    """docs/benchmarks.md is read by people whose clone is elsewhere: paths are the repository's."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert not re.findall(r"/work/|/home/\w+/|/root/", text)
+
+
+def test_benchmark_harnesses_write_paths_relative_to_the_checkout(tmp_path):
+    docs = _bench_docs()
+    page = tmp_path / "benchmarks.md"
+    root = docs.ROOT
+    body = f"imported from `{root}/src/keel/__init__.py`; run in `{root}`; `{root}2/x`"
+    docs.write_section("startup", "Startup", body, page=page)
+    text = page.read_text()
+    assert "imported from `src/keel/__init__.py`; run in `.`" in text
+    assert f"`{root}2/x`" in text  # another folder that merely starts alike is left alone

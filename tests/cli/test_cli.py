@@ -559,3 +559,38 @@ def test_error_messages_keep_bracketed_text(project):
     result = CliRunner().invoke(app_, [])
     assert result.exit_code == 2
     assert "[id, v]" in result.output and "[tool.keel]" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "list"),
+        ("runs", "show", "abcd"),
+        ("runs", "compare", "abcd", "abce"),
+        ("models", "list"),
+        ("models", "show", "m"),
+        ("experiments", "list"),
+        ("lineage", "dataset", "d"),
+        ("artifacts", "list", "abcd"),
+        ("pipeline", "list"),
+        ("sync",),
+    ],
+)
+def test_reading_commands_leave_no_store_where_there_is_no_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """A read in a folder without a project (say the home folder) must not create ``.keel`` there:
+    every project below without its own would then silently use it."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.delenv("KEEL_TRACKING_URI", raising=False)
+    reset_contexts()
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    message = " ".join(result.stderr.split())  # type: ignore[attr-defined]
+    assert "no keel project found from" in message
+    assert "keel quickstart" in message and "KEEL_TRACKING_URI" in message
+    assert not (folder / ".keel").exists()
+    assert not (tmp_path / ".keel").exists()

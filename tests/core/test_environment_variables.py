@@ -1,7 +1,7 @@
 """Every ``KEEL_*`` variable the documentation names works from a real shell.
 
-Each variable is set, alone, in a fresh process: ``keel runs list`` must succeed without a warning,
-and a probe (a tracked run, or the command the variable concerns) must show the documented effect.
+Each variable is set, alone, in a fresh process: a probe (a tracked run, or the command the variable
+concerns) must show the documented effect, and then ``keel runs list`` must succeed without a warning.
 The set of variables comes from grepping docs/ and the README, so a newly documented variable fails
 here until it has a check of its own.
 """
@@ -206,7 +206,11 @@ def test_every_documented_variable_has_a_check() -> None:
 def test_documented_variable_works_in_a_fresh_process(name: str, project: Path) -> None:
     value, check = CHECKS[name]
     env = {name: value.replace("{tmp}", str(project.parent))}
+    check(project, env)
+    # `keel runs list` refuses in a folder without a store (it must not create one): make the
+    # project's store first, as its first training run would (most probes made one already)
+    made = _run([sys.executable, "-c", "import keel; keel.Client().list_experiments()"], project, {})
+    assert made.returncode == 0, made.stderr
     listed = _run([KEEL, "runs", "list", "--json"], project, env)
     assert listed.returncode == 0, listed.stderr
     assert "KEEL_" not in listed.stderr, listed.stderr  # neither an error nor a warning
-    check(project, env)

@@ -195,3 +195,23 @@ def test_a_teammate_reads_models_artifacts_and_cached_steps_with_project_tokens(
     code = TEAMMATE.replace("sys.argv[1]", repr(run_id))
     used = run_python(code, project, env={"KEEL_TRACKING_URI": _uri(live_server, teammate)})
     assert used.stdout.strip().endswith("OK")
+
+
+def test_a_token_for_another_project_is_told_how_to_choose_it(live_server):
+    """A user with write on 'vision' whose script sets no project asks for 'default' and is refused:
+    the refusal names the projects this token can use and how a keel client picks one."""
+    import httpx
+
+    from keel.errors import StoreError
+    from keel.store.rest import RestStore
+
+    store = RestStore(_uri(live_server, live_server.make_token("write", "vision")), retries=0)
+    with pytest.raises(StoreError, match="403") as refused:
+        store.create_experiment("e")
+    message = str(refused.value)
+    assert "on project 'default'" in message and "this token has 'write' on project 'vision'" in message
+    assert "KEEL_PROJECT=vision" in message and "keel.Client(project=" in message
+    store.close()
+    # without a token at all, the server's own answer names the keel client's setting too
+    anonymous = httpx.get(f"{live_server.url}/api/v1/experiments")
+    assert anonymous.status_code == 401 and "KEEL_TRACKING_TOKEN" in anonymous.text

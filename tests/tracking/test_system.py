@@ -373,3 +373,22 @@ def test_a_gpu_that_stops_answering_does_not_break_sampling(
     metrics = sampler.sample()
     assert not any(key.startswith("system/gpu0/") for key in metrics)
     assert "system/gpu1/memory_used_mb" in metrics
+
+
+def test_the_gpu_note_is_news_about_a_run_only_where_a_gpu_seems_present(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CPU machine without nvidia-ml-py must not tag every run with the install hint; a machine
+    whose driver shows a GPU that keel cannot read must (its GPU metrics are missing)."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml raises ImportError
+    for present in (False, True):
+        monkeypatch.setattr(system, "_gpu_cache", None)
+        monkeypatch.setattr(system, "_nvidia_device_present", lambda present=present: present)
+        sampler = SystemSampler(Recorder())
+        assert sampler.gpu_note is not None and "pip install" in sampler.gpu_note
+        assert sampler.gpu_run_note == (sampler.gpu_note if present else None)
+
+    monkeypatch.setattr(system, "_gpu_cache", None)
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([]))
+    assert SystemSampler(Recorder()).gpu_run_note is None  # NVML answers: no device here
+    assert SystemSampler(Recorder(), gpu=False).gpu_run_note is None

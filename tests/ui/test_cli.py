@@ -76,3 +76,22 @@ def test_keel_ui_refuses_a_public_address_and_a_busy_port(project: Path) -> None
             timeout=60,
         )
     assert taken.returncode == 2 and "--port" in taken.stderr
+
+
+def test_keel_ui_without_a_project_says_so_and_creates_no_store(tmp_path: Path) -> None:
+    """The UI only reads: started in a folder without a project (say the home folder) it must not
+    leave a ``.keel`` there for every project below to share."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "KEEL_TRACKING_URI"}
+    result = subprocess.run(
+        [KEEL, "ui", "--port", str(_free_port()), "--no-browser"],
+        cwd=folder,
+        env={**env, "HOME": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "no keel project found from" in " ".join(result.stderr.split())
+    assert not (folder / ".keel").exists()

@@ -92,9 +92,9 @@ def sync(
 
 
 def _sync(timeout: float) -> None:
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()  # opening the client takes over what ended processes left and tries once
+    client = existing_client()  # opening the client takes over what ended processes left and tries once
     writer = client._context.writer
     changes, points = writer.backlog()
     writer.offline_wait = timeout

@@ -19,9 +19,9 @@ def list_artifacts(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """List a run's artifacts with their sizes and sha256."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     found = client.list_artifacts(client.resolve_run_id(run_id), prefix)
     if json_output:
         print_json(
@@ -43,8 +43,8 @@ def get(
     output: Path = typer.Option(Path("."), "--output", "-o", help="Folder to download into."),
 ) -> None:
     """Download artifacts (verified against their sha256) into a folder."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     path = client.download_artifacts(client.resolve_run_id(run_id), name, output)
     typer.echo(str(path))

@@ -16,9 +16,9 @@ def list_experiments(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """List experiments with their run counts."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     found = client.list_experiments(include_deleted=all_)
     counts = {e.experiment_id: len(client.search_runs([e.experiment_id], max_results=50_000)) for e in found}
     if json_output:

@@ -36,10 +36,10 @@ def artifact(
 ) -> None:
     """Which runs and pipeline steps produced an artifact, which read it, and the model versions
     registered from the runs that produced it."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
     from keel.tracking.lineage import artifact_lineage
 
-    client = Client()
+    client = existing_client()
     found = artifact_lineage(client, _sha(client, reference))
     if json_output:
         print_json(found.to_dict())
@@ -68,10 +68,10 @@ def dataset(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """The runs that used a dataset, what they produced and the model versions registered from them."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
     from keel.tracking.lineage import dataset_lineage
 
-    found = dataset_lineage(Client(), name, version)
+    found = dataset_lineage(existing_client(), name, version)
     if json_output:
         print_json(found.to_dict())
         return

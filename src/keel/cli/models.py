@@ -17,9 +17,9 @@ def list_models(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """List registered models with their latest version and aliases."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    found = Client().list_registered_models()
+    found = existing_client().list_registered_models()
     if json_output:
         print_json(
             [
@@ -57,9 +57,9 @@ def show(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Show a model's versions: source run, flavor, aliases, signature."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    versions = Client().list_model_versions(name)
+    versions = existing_client().list_model_versions(name)
     if json_output:
         print_json(
             [
@@ -104,9 +104,9 @@ def alias(
     delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
 ) -> None:
     """Point ALIAS (such as champion) at VERSION of model NAME, or remove it with --delete."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     if delete:
         client.delete_model_alias(name, alias_name)
         typer.echo(f"removed @{alias_name} from {name}")

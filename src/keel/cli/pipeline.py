@@ -62,9 +62,9 @@ def _parse_params(pairs: list[str], config: Path | None) -> dict[str, Any]:
 
 
 def _resolve(reference: str) -> Any:
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     store = client.store
     if reference.isdigit():
         return client, store.get_pipeline_run(int(reference))
@@ -126,9 +126,9 @@ def resume(
 
 
 def _report(pipeline_run_id: int, json_output: bool) -> None:
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    record = Client().store.get_pipeline_run(pipeline_run_id)
+    record = existing_client().store.get_pipeline_run(pipeline_run_id)
     if json_output:
         print_json(_record_json(record))
         return
@@ -202,9 +202,9 @@ def list_runs(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """List pipeline runs, newest first, with how many steps ran and how many came from the cache."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    found = Client().store.list_pipeline_runs(pipeline_name, max_results)
+    found = existing_client().store.list_pipeline_runs(pipeline_name, max_results)
     if json_output:
         print_json([_record_json(r) for r in found])
         return

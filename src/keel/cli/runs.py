@@ -62,9 +62,9 @@ def list_runs(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """List runs, newest first, with their metrics, duration and cost."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     found = client.search_runs(experiment or None, filter_string, order_by, max_results, include_deleted=all_)
     if json_output:
         print_json([run_json(run) for run in found])
@@ -99,9 +99,9 @@ def show(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Show one run: params, metrics, system metrics, cost, artifacts, inputs, lineage, comments."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     run = client.get_run(client.resolve_run_id(run_id))
     artifacts = client.list_artifacts(run.run_id)
     inputs = client.list_inputs(run.run_id)
@@ -192,11 +192,11 @@ def compare(
     """Compare runs side by side: params and metrics, differing rows highlighted."""
     from rich.text import Text
 
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
     if len(run_ids) < 2:
         raise typer.BadParameter("give at least two runs to compare")
-    client = Client()
+    client = existing_client()
     found = [client.get_run(client.resolve_run_id(r)) for r in run_ids]
     rows: list[tuple[str, list[Any]]] = []
     for key in sorted({k for run in found for k in run.params}):
@@ -251,9 +251,9 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete runs (soft by default: `keel runs list --all` still shows them)."""
-    from keel.tracking.client import Client
+    from keel.cli._project import existing_client
 
-    client = Client()
+    client = existing_client()
     resolved = [client.resolve_run_id(r) for r in run_ids]
     if permanent and not yes:
         typer.confirm(f"Permanently delete {len(resolved)} run(s)?", abort=True)

@@ -46,8 +46,15 @@ def _auth(store: str | None) -> object:
     url = _store_url(store)
     if url.startswith(("http://", "https://")):
         from keel.errors import ConfigError
+        from keel.store.rest import split_url
 
-        raise ConfigError("give the server's database with --store (sqlite:///... or postgresql://...)")
+        shown = split_url(url)[0]  # never print the token a URI may carry
+        source = "--store" if store else "the tracking URI (KEEL_TRACKING_URI or keel.toml)"
+        raise ConfigError(
+            f"{source} is {shown}, a keel server's address, but users and tokens are managed on the "
+            "server's database itself: give it with --store (sqlite:///... or postgresql://...), "
+            "on the server's machine"
+        )
     return AuthStore(SqlStore(url, crash_check=False).engine, url)
 
 
@@ -163,6 +170,37 @@ def user_create(
     typer.echo(f"created user {name}{' (admin)' if admin else ''}")
 
 
+@user_app.command("list")
+@handle_errors
+def user_list(
+    store: str | None = typer.Option(None, help=STORE_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """List users: roles per project, when created, how many API tokens still work.
+
+    Reads the server's database directly, like the other `keel server user` commands: whoever can
+    open it administers the server. Password hashes and token secrets are never shown.
+    """
+    found = _auth(store).list_users()  # type: ignore[attr-defined]
+    if json_output:
+        print_json([
+            {"name": u.name, "admin": u.is_admin, "roles": dict(u.roles), "created_at": u.created_at,
+             "disabled_at": u.disabled_at, "tokens": u.tokens}
+            for u in found
+        ])  # fmt: skip
+        return
+    table(
+        "users",
+        ["name", "roles", "created", "tokens", "status"],
+        [
+            [u.name,
+             ", ".join(["admin on every project"] * u.is_admin + [f"{r} on {p}" for p, r in u.roles.items()]),
+             format_time(u.created_at), u.tokens, "disabled" if u.disabled_at else "active"]
+            for u in found
+        ],
+    )  # fmt: skip
+
+
 @user_app.command("role")
 @handle_errors
 def user_role(
@@ -199,7 +237,8 @@ def token_create(
     sys.stderr.write(
         f"token {info.token_id} for {user}: {scope} on {project}"
         f"{', expires ' + format_time(info.expires_at) if info.expires_at else ''}. "
-        "Use it as KEEL_TRACKING_URI=http://:TOKEN@host:port or 'Authorization: Bearer TOKEN'.\n"
+        "Use it as KEEL_TRACKING_TOKEN=TOKEN (with KEEL_TRACKING_URI=http://host:port), "
+        "or send 'Authorization: Bearer TOKEN' from other HTTP clients.\n"
     )
 
 

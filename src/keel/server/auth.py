@@ -114,6 +114,20 @@ class TokenInfo:
     revoked_at: int | None
 
 
+@dataclasses.dataclass(frozen=True)
+class UserInfo:
+    """A user as ``keel server user list`` shows it (never the password hash)."""
+
+    name: str
+    is_admin: bool
+    #: project -> role ("*": every project)
+    roles: Mapping[str, str]
+    created_at: int
+    disabled_at: int | None
+    #: API tokens that still work (not revoked, not expired); sessions are not counted
+    tokens: int
+
+
 def _hasher() -> Any:
     from argon2 import PasswordHasher
 
@@ -201,6 +215,33 @@ class AuthStore:
             c.execute(sa.delete(r).where(r.c.user_id == uid, r.c.project == project))
             if role is not None:
                 c.execute(sa.insert(r).values(user_id=uid, project=project, role=role))
+
+    def list_users(self) -> list[UserInfo]:
+        """Every user with their roles and live API tokens, by name: three queries, not one per user."""
+        u, r, k = t.users, t.user_roles, t.api_tokens
+        now = now_ms()
+        live = sa.and_(
+            k.c.kind == "api",
+            k.c.revoked_at.is_(None),
+            sa.or_(k.c.expires_at.is_(None), k.c.expires_at > now),
+        )
+        with self._read() as c:
+            users = c.execute(
+                sa.select(u.c.id, u.c.name, u.c.is_admin, u.c.created_at, u.c.disabled_at)
+            ).all()
+            roles: dict[int, dict[str, str]] = {}
+            for row in c.execute(sa.select(r.c.user_id, r.c.project, r.c.role).order_by(r.c.project)):
+                roles.setdefault(row.user_id, {})[row.project] = row.role
+            counted = sa.select(k.c.user_id, sa.func.count()).where(live).group_by(k.c.user_id)
+            counts = {row[0]: int(row[1]) for row in c.execute(counted)}
+        return sorted(
+            (
+                UserInfo(x.name, bool(x.is_admin), roles.get(x.id, {}), x.created_at, x.disabled_at,
+                         counts.get(x.id, 0))
+                for x in users
+            ),
+            key=lambda info: info.name,
+        )  # fmt: skip
 
     def disable_user(self, name: str) -> None:
         with self._write() as c:

@@ -324,12 +324,32 @@ def authenticate(request: Request) -> Principal:
         return principal
     raise _unauthorized(
         request,
-        "this server needs a token: send 'Authorization: Bearer keel_...' "
-        "(create one with `keel server token create`)",
+        "this server needs a token: send 'Authorization: Bearer keel_...', or for a keel client "
+        "set KEEL_TRACKING_TOKEN (create one with `keel server token create`)",
     )
 
 
 # -- policies --------------------------------------------------------------------------------
+def _denied(principal: Principal, scope: str, target: str | None) -> str:
+    """The 403 text: what is missing, and for a project the caller cannot use, the projects it can
+    (only the caller's own roles: nothing about other users) and how a keel client picks one, since
+    a client that sets no project asks for 'default'."""
+    if target is None:
+        return f"{principal.name} lacks the {scope!r} permission on any project"
+    message = f"{principal.name} lacks the {scope!r} permission on project {target!r}"
+    mine = principal.roles if principal.token_project == ANY_PROJECT else {principal.token_project: ""}
+    usable = sorted(p for p in mine if p != ANY_PROJECT and principal.allows(scope, p))
+    if usable:
+        message += f"; this token has {scope!r} on project {', '.join(map(repr, usable))}"
+        example = usable[0]
+    else:
+        example = "NAME"
+    return (
+        f"{message}. keel clients choose the project with KEEL_PROJECT={example} (or project = "
+        f'"{example}" in keel.toml, or keel.Client(project="{example}"))'
+    )
+
+
 def require(scope: str, project: Resolver | str | Any = SOME_PROJECT) -> Any:
     """A policy: the caller needs ``scope`` on the project the request touches."""
     scope_rank(scope)
@@ -354,8 +374,7 @@ def require(scope: str, project: Resolver | str | Any = SOME_PROJECT) -> Any:
                 request.scope["keel.denied"] = f"{principal.name} may not read project {target!r}"
             raise NotFoundError(named)
         if not principal.allows(scope, target):
-            where = f"project {target!r}" if target is not None else "any project"
-            raise HTTPException(403, f"{principal.name} lacks the {scope!r} permission on {where}")
+            raise HTTPException(403, _denied(principal, scope, target))
         return principal
 
     policy.__keel_policy__ = (scope, project)  # type: ignore[attr-defined]

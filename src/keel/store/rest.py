@@ -79,13 +79,16 @@ def _error(response: Any) -> errors.KeelError:
     if kind == "FilterSyntaxError":
         return errors.FilterSyntaxError(message)
     if status == 401:
-        # the server names the HTTP header (right for curl); a keel client is configured, not coded
+        # a keel client is configured, not coded: name the setting (older servers name only the header)
         return errors.StoreError(
             f"keel server refused the request (401): {message}. keel sends the token set in "
             "KEEL_TRACKING_TOKEN (or the tracking URI's password: http://:TOKEN@host:port)"
         )
     if status == 403:
-        return errors.StoreError(f"keel server refused the request ({status}): {message}")
+        hint = ""
+        if "on project" in message and "KEEL_PROJECT" not in message:  # an older server
+            hint = ". keel asks for the project set in KEEL_PROJECT (default 'default')"
+        return errors.StoreError(f"keel server refused the request ({status}): {message}{hint}")
     if status == 404:
         return errors.NotFoundError(message)
     if status == 409:

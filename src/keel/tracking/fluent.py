@@ -365,7 +365,7 @@ class ActiveRun:
                 writer.log(run_id, key, float(value), step, stamp)
 
         sampler = SystemSampler(on_sample, interval=settings.system_metrics_interval)
-        note = sampler.gpu_note
+        note = sampler.gpu_run_note  # None on a machine without a GPU: no tag on every CPU run
         if note:
             log.info("keel: %s", note)
             self.client.set_tags(self.run_id, {"keel.gpu": note})

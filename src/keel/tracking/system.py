@@ -48,6 +48,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -163,6 +164,16 @@ class SystemSampler:
         if not self._gpu_enabled:
             return "GPU metrics off (gpu=False)"
         return _gpu_state().note
+
+    @property
+    def gpu_run_note(self) -> str | None:
+        """:attr:`gpu_note` when it is news about a run: a GPU seems present, yet is not measured.
+        On a machine without one the note would be the same on every run (and on every run page),
+        so it is logged once at debug level instead; ``gpu=False`` is the caller's own choice."""
+        if not self._gpu_enabled:
+            return None
+        state = _gpu_state()
+        return state.note if state.gpu_seen else None
 
     @property
     def usage(self) -> ResourceUsage:
@@ -480,6 +491,13 @@ class _GpuState:
     devices: tuple[_Gpu, ...]
     note: str | None
     nvml: Any = None
+    #: whether this machine seems to have an NVIDIA GPU: only then is ``note`` news about a run
+    gpu_seen: bool = False
+
+
+def _nvidia_device_present() -> bool:
+    """Whether the NVIDIA driver shows a device here (Linux device nodes), asked without NVML."""
+    return Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia/gpus").is_dir()
 
 
 _gpu_lock = threading.Lock()
@@ -494,7 +512,9 @@ def _gpu_state() -> _GpuState:
             try:
                 _gpu_cache = _probe_gpus()
             except Exception as exc:  # never let NVML break a run
-                _gpu_cache = _GpuState((), _off(f"NVML: {_one_line(exc)}"))
+                _gpu_cache = _GpuState((), _off(f"NVML: {_one_line(exc)}"), None, _nvidia_device_present())
+            if _gpu_cache.note and not _gpu_cache.gpu_seen:
+                logger.debug("keel: %s", _gpu_cache.note)  # once per process, not a tag on every run
         return _gpu_cache
 
 
@@ -502,19 +522,24 @@ def _probe_gpus() -> _GpuState:
     try:
         import pynvml
     except ImportError:
-        return _GpuState((), "nvidia-ml-py is not installed (pip install 'keel-mlops[gpu]'); GPU metrics off")
+        return _GpuState(
+            (),
+            "nvidia-ml-py is not installed (pip install 'keel-mlops[gpu]'); GPU metrics off",
+            None,
+            _nvidia_device_present(),
+        )
     try:
         pynvml.nvmlInit()
         count = pynvml.nvmlDeviceGetCount()
         devices = [_open_gpu(pynvml, index) for index in range(count)]
     except Exception as exc:  # NVMLError, or OSError from a broken driver library
-        return _GpuState((), _off(f"NVML: {_one_line(exc)}"))
+        return _GpuState((), _off(f"NVML: {_one_line(exc)}"), None, _nvidia_device_present())
     if not devices:
         return _GpuState((), _off("NVML found 0 devices"))
     visible = _cuda_visible(devices, os.environ.get("CUDA_VISIBLE_DEVICES"))
     if not visible:
-        return _GpuState((), _off("CUDA_VISIBLE_DEVICES hides every GPU"))
-    return _GpuState(tuple(visible), None, pynvml)
+        return _GpuState((), _off("CUDA_VISIBLE_DEVICES hides every GPU"), None, True)
+    return _GpuState(tuple(visible), None, pynvml, True)
 
 
 def _open_gpu(nvml: Any, index: int) -> _Gpu:

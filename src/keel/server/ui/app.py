@@ -140,6 +140,10 @@ def serve_ui(
             raise ConfigError(
                 f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port"
             ) from None
+    if tracking_uri is None:
+        from keel.cli._project import require_project
+
+        require_project()  # the UI only reads: it must not leave a new store where it was started
     client = Client(tracking_uri, artifact_uri)
     client._context.writer.watch()  # dead training processes' points and runs, within a second
     app = create_ui_app(client.store, client._context.artifacts, host=host, port=port)
