@@ -30,7 +30,7 @@ from typing import Any
 
 from keel.errors import ConfigError
 
-__all__ = ["Prices", "Settings", "find_keel_dir", "find_project_root"]
+__all__ = ["Prices", "Settings", "find_keel_dir", "find_project_root", "require_project"]
 
 STORE_DIR_NAME = ".keel"
 
@@ -279,3 +279,23 @@ def find_project_root(start: Path | None = None) -> Path:
         if any((folder / marker).exists() for marker in ("keel.toml", "pyproject.toml", ".git")):
             return folder
     return start
+
+
+def require_project(start: Path | None = None) -> None:
+    """Raise :class:`ConfigError` unless a tracking URI is configured or a ``.keel/keel.db`` exists
+    at or above ``start`` (the working directory by default).
+
+    Reading commands (``keel runs list``, ``keel ui``) call it before they open a store: opening one
+    creates it, which is right for a training script and wrong for a reader started in a folder
+    without a project, or in the home folder, where the new ``.keel`` would then silently serve
+    every project below that has none of its own."""
+    if Settings.load().tracking_uri:
+        return  # KEEL_TRACKING_URI or keel.toml names the store: the user chose it
+    keel_dir = find_keel_dir(start)
+    if keel_dir is not None and (keel_dir / "keel.db").is_file():
+        return
+    here = (start or Path.cwd()).resolve()
+    raise ConfigError(
+        f"no keel project found from {here} upwards (looked for .keel/keel.db); run a training "
+        "script or `keel quickstart` here first, or set KEEL_TRACKING_URI"
+    )

@@ -141,7 +141,7 @@ def serve_ui(
                 f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port"
             ) from None
     if tracking_uri is None:
-        from keel.cli._project import require_project
+        from keel.config import require_project
 
         require_project()  # the UI only reads: it must not leave a new store where it was started
     client = Client(tracking_uri, artifact_uri)
