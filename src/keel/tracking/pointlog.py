@@ -31,7 +31,6 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -337,15 +336,20 @@ def _dtype() -> np.dtype[Any]:
 # -- a dead process's point log ------------------------------------------------------------------
 
 
-@dataclass
 class DeadLog:
     """What a dead process left: its pid, the runs it had not ended, and its unsent points."""
 
-    pid: int
-    runs: set[str] = field(default_factory=set)
-    records: list[SpoolRecord] = field(default_factory=list)
-    #: run id -> timestamp (ms) of its latest point in the log
-    last_seen: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("last_seen", "pid", "records", "runs")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.runs: set[str] = set()
+        self.records: list[SpoolRecord] = []
+        #: run id -> timestamp (ms) of its latest point in the log
+        self.last_seen: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"DeadLog(pid={self.pid}, runs={self.runs!r}, points={self.points})"
 
     @property
     def points(self) -> int:
