@@ -49,14 +49,12 @@ def test_every_command_has_help_and_is_documented():
 
 
 def test_settings_in_concepts_match_the_code():
-    import dataclasses
-
     from keel.config import Settings
 
     concepts = (ROOT / "docs" / "concepts.md").read_text()
-    for field in dataclasses.fields(Settings):
-        if field.name != "sources":
-            assert f"`{field.name}`" in concepts or f"`[{field.name}]`" in concepts, field.name
+    for name in Settings.field_names():
+        if name != "sources":
+            assert f"`{name}`" in concepts or f"`[{name}]`" in concepts, name
 
 
 SHELL_BLOCK = re.compile(r"^```(?:sh|bash)\n(.*?)^```", re.S | re.M)

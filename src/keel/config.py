@@ -20,7 +20,6 @@ An unknown key in ``keel.toml`` / ``[tool.keel]`` stays an error: that file is k
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import tomllib
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import ConfigError
+from keel.records import Frozen
 
 __all__ = ["Prices", "Settings", "find_keel_dir", "find_project_root", "require_project"]
 
@@ -45,25 +45,39 @@ _log = logging.getLogger("keel")
 _warned: set[str] = set()
 
 
-@dataclasses.dataclass(frozen=True)
-class Prices:
+_DEFAULT_GPU_HOUR = {
+    "H200": 4.50,
+    "H100": 3.90,
+    "A100": 2.90,
+    "L40S": 1.90,
+    "A10G": 1.00,
+    "L4": 0.80,
+    "T4": 0.50,
+}
+
+
+class Prices(Frozen):
     """Price table for cost estimates, in USD. Defaults are on-demand cloud list prices, rounded."""
 
-    cpu_core_hour: float = 0.04
-    memory_gb_hour: float = 0.005
-    gpu_hour_default: float = 2.50
+    cpu_core_hour: float
+    memory_gb_hour: float
+    gpu_hour_default: float
     #: per GPU model, matched case-insensitively as a substring of the NVML name ("A100", "H100")
-    gpu_hour: Mapping[str, float] = dataclasses.field(
-        default_factory=lambda: {
-            "H200": 4.50,
-            "H100": 3.90,
-            "A100": 2.90,
-            "L40S": 1.90,
-            "A10G": 1.00,
-            "L4": 0.80,
-            "T4": 0.50,
-        }
-    )
+    gpu_hour: Mapping[str, float]
+
+    def __init__(
+        self,
+        cpu_core_hour: float = 0.04,
+        memory_gb_hour: float = 0.005,
+        gpu_hour_default: float = 2.50,
+        gpu_hour: Mapping[str, float] | None = None,
+    ) -> None:
+        self._set(
+            cpu_core_hour=cpu_core_hour,
+            memory_gb_hour=memory_gb_hour,
+            gpu_hour_default=gpu_hour_default,
+            gpu_hour=dict(_DEFAULT_GPU_HOUR) if gpu_hour is None else gpu_hour,
+        )
 
     def for_gpu(self, gpu_name: str) -> float:
         """USD per hour for a GPU as NVML names it; a model matches as a whole word ("L4" is not
@@ -76,31 +90,68 @@ class Prices:
         return self.gpu_hour_default
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    tracking_uri: str | None = None
+class Settings(Frozen):
+    tracking_uri: str | None
     #: API token for a keel server (``http(s)://`` tracking URI); a secret, so never shown in repr
-    tracking_token: str | None = dataclasses.field(default=None, repr=False)
-    artifact_uri: str | None = None
+    tracking_token: str | None
+    artifact_uri: str | None
     #: endpoint of an S3-compatible server for s3:// artifact stores (MinIO, Ceph, moto...)
-    s3_endpoint_url: str | None = None
-    project: str = "default"
+    s3_endpoint_url: str | None
+    project: str
     #: seconds between run heartbeats; a RUNNING run silent for two intervals is CRASHED
-    heartbeat_interval: float = 10.0
+    heartbeat_interval: float
     #: seconds between appends of logged points to the crash-safe spool (bounds loss on kill -9)
-    flush_interval: float = 0.05
+    flush_interval: float
     #: seconds between commits of spooled points to the metadata store
-    commit_interval: float = 0.5
+    commit_interval: float
     #: seconds the end of a run (and of the process) waits for a store that cannot be reached before
     #: it leaves the rest in the spool folder for later and goes on
-    offline_wait: float = 10.0
-    system_metrics: bool = True
-    system_metrics_interval: float = 5.0
-    spool_dir: str | None = None
-    naming: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    prices: Prices = dataclasses.field(default_factory=Prices)
+    offline_wait: float
+    system_metrics: bool
+    system_metrics_interval: float
+    spool_dir: str | None
+    naming: Mapping[str, Any]
+    prices: Prices
     #: where the settings came from, for `keel config` and error messages
-    sources: tuple[str, ...] = ()
+    sources: tuple[str, ...]
+
+    _hidden = frozenset({"tracking_token"})
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        tracking_token: str | None = None,
+        artifact_uri: str | None = None,
+        s3_endpoint_url: str | None = None,
+        project: str = "default",
+        heartbeat_interval: float = 10.0,
+        flush_interval: float = 0.05,
+        commit_interval: float = 0.5,
+        offline_wait: float = 10.0,
+        system_metrics: bool = True,
+        system_metrics_interval: float = 5.0,
+        spool_dir: str | None = None,
+        naming: Mapping[str, Any] | None = None,
+        prices: Prices | None = None,
+        sources: tuple[str, ...] = (),
+    ) -> None:
+        self._set(
+            tracking_uri=tracking_uri,
+            tracking_token=tracking_token,
+            artifact_uri=artifact_uri,
+            s3_endpoint_url=s3_endpoint_url,
+            project=project,
+            heartbeat_interval=heartbeat_interval,
+            flush_interval=flush_interval,
+            commit_interval=commit_interval,
+            offline_wait=offline_wait,
+            system_metrics=system_metrics,
+            system_metrics_interval=system_metrics_interval,
+            spool_dir=spool_dir,
+            naming={} if naming is None else naming,
+            prices=Prices() if prices is None else prices,
+            sources=sources,
+        )
 
     @classmethod
     def load(cls, start: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -110,7 +161,7 @@ class Settings:
         for path, table in _file_tables(start):
             _merge(merged, table)
             sources.append(str(path))
-        env = _env_table(os.environ, known={f.name for f in dataclasses.fields(cls)} - {"sources"})
+        env = _env_table(os.environ, known=set(cls.field_names()) - {"sources"})
         if env:
             _merge(merged, env)
             sources.append("environment (KEEL_*)")
@@ -121,7 +172,7 @@ class Settings:
 
     @classmethod
     def _from_table(cls, table: dict[str, Any], sources: tuple[str, ...]) -> Settings:
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = {name: cls.__annotations__[name] for name in cls.field_names()}
         kwargs: dict[str, Any] = {"sources": sources}
         for key, value in table.items():
             if key not in fields or key == "sources":
@@ -134,7 +185,7 @@ class Settings:
                     raise ConfigError("the [naming] setting must be a table")
                 kwargs[key] = dict(value)
             else:
-                kwargs[key] = _coerce(key, value, fields[key].type)
+                kwargs[key] = _coerce(key, value, fields[key])
         settings = cls(**kwargs)
         for name in (
             "heartbeat_interval",
@@ -282,8 +333,9 @@ def find_project_root(start: Path | None = None) -> Path:
 
 
 def require_project(start: Path | None = None) -> None:
-    """Raise :class:`ConfigError` unless a tracking URI is configured or a ``.keel/keel.db`` exists
-    at or above ``start`` (the working directory by default).
+    """Raise :class:`ConfigError` unless a tracking URI is configured, a ``.keel/keel.db`` exists
+    at or above ``start`` (the working directory by default), or a ``keel.toml`` there declares a
+    keel project (whose store may simply not be made yet).
 
     Reading commands (``keel runs list``, ``keel ui``) call it before they open a store: opening one
     creates it, which is right for a training script and wrong for a reader started in a folder
@@ -294,8 +346,10 @@ def require_project(start: Path | None = None) -> None:
     keel_dir = find_keel_dir(start)
     if keel_dir is not None and (keel_dir / "keel.db").is_file():
         return
+    if (find_project_root(start) / "keel.toml").is_file():
+        return  # the user declared a keel project here: its store belongs beside that file
     here = (start or Path.cwd()).resolve()
     raise ConfigError(
-        f"no keel project found from {here} upwards (looked for .keel/keel.db); run a training "
+        f"no keel project found from {here} upwards (looked for .keel/keel.db and keel.toml); run a training "
         "script or `keel quickstart` here first, or set KEEL_TRACKING_URI"
     )

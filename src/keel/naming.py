@@ -33,7 +33,6 @@ characters, and percent-escapes (``prod%20model`` beside ``prod model``).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import os
 import re
@@ -43,6 +42,7 @@ from typing import Any
 
 from keel.errors import ConfigError, InvalidInputError, NameRuleError
 from keel.limits import MAX_ALIAS_LENGTH, MAX_NAME_LENGTH
+from keel.records import Frozen
 
 __all__ = ["KINDS", "NameRule", "NamingConvention", "check_stored_name", "random_run_name"]
 
@@ -76,15 +76,24 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class NameRule:
+class NameRule(Frozen):
+    """The rules for one kind of name (a frozen record; not a dataclass, see ``keel.records``)."""
+
     kind: str
     chars: str
     max_length: int
-    reserved: tuple[str, ...] = ()
-    pattern: str | None = None
+    reserved: tuple[str, ...]
+    pattern: str | None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        kind: str,
+        chars: str,
+        max_length: int,
+        reserved: tuple[str, ...] = (),
+        pattern: str | None = None,
+    ) -> None:
+        self._set(kind=kind, chars=chars, max_length=max_length, reserved=reserved, pattern=pattern)
         try:
             object.__setattr__(self, "_chars_re", re.compile(self.chars))
         except re.error as exc:

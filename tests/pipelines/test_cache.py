@@ -204,3 +204,42 @@ def test_the_store_cache_answers_only_its_projects_entries(tmp_path: Path) -> No
     assert StoreCache(store, "beta").get(key) is None  # alpha's entry replaced beta's: a miss
     assert StoreCache(store).get_many([key]) == {key: {"out": "alpha-sha"}}
     store.close()
+
+
+MULTILINE = """
+def normalize(rows):
+    return [
+        r / 10
+        for r in rows
+    ]  # trailing comment on the last line
+
+def ping(n):
+    return 0 if n <= 0 else pong(n - 1)
+
+def pong(n):
+    return 0 if n <= 0 else ping(n - 1)
+"""
+
+
+def test_a_change_on_a_functions_last_continued_line_changes_its_hash(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Function sources come from the code's line table, not ``inspect.getsource`` (whose tokenizer
+    costs a cached process more than its lookups): every line the code spans must still count."""
+    import inspect
+
+    def refuse(obj: object) -> str:
+        raise AssertionError(f"inspect.getsource({obj!r}) called for a function")
+
+    monkeypatch.setattr(inspect, "getsource", refuse)
+    before = source_hashes(project.write(helpers=MULTILINE).train)
+    after = source_hashes(
+        project.write(helpers=MULTILINE.replace("for r in rows", "for r in rows[1:]")).train
+    )
+    closing = source_hashes(
+        project.write(helpers=MULTILINE.replace("]  # trailing", "][:1]  # trailing")).train
+    )
+    changed = [key for key in before if before[key] != after[key]]
+    assert [key.partition(":")[2] for key in changed] == ["normalize"]
+    assert closing[changed[0]] not in (before[changed[0]], after[changed[0]])  # the closing line counts
+    assert before == source_hashes(project.write(helpers=MULTILINE).train)  # stable when unchanged

@@ -92,6 +92,7 @@ def test_kill_9_on_a_saturated_machine_loses_no_point_whose_call_returned(projec
 #: a notebook: it logged something (its writer is running), then reads a training run that dies
 READER = """
 import json, subprocess, sys, time, keel
+from keel.errors import NotFoundError
 keel.start_run(experiment="notebook")
 keel.log_metric("x", 1.0)
 client = keel.Client()
@@ -99,7 +100,16 @@ logger = json.loads(sys.argv[1])
 child = subprocess.Popen(logger["argv"], stdout=subprocess.PIPE, text=True)
 run_id = child.stdout.readline().strip()
 time.sleep(1.0)
-client.get_run(run_id)  # a read just before the death: the next look is a second away at most
+deadline = time.monotonic() + 30
+while True:  # the child queues its run's creation; it lands once its store opened (ADR 013)
+    try:
+        client.get_run(run_id)  # a read just before the death: the next look is a second away at most
+        break
+    except NotFoundError:
+        if time.monotonic() > deadline:
+            child.kill()
+            raise
+        time.sleep(0.05)
 child.kill()
 child.wait()
 killed = time.monotonic()
@@ -138,6 +148,7 @@ def test_the_server_takes_over_a_dead_training_process_on_its_machine(project, t
     from the same project, and dies: the server's periodic look recovers its points and run."""
     from keel.config import Settings
     from keel.entities import RunStatus
+    from keel.errors import NotFoundError
     from keel.server.testing import LiveServer
     from keel.store.base import default_locations
     from keel.store.sql import SqlStore
@@ -149,15 +160,23 @@ def test_the_server_takes_over_a_dead_training_process_on_its_machine(project, t
         returned = _kill(process, report)
         killed = time.monotonic()
         store = SqlStore(url, crash_check=False)  # reads the database: takes over nothing itself
+        run = None
         while time.monotonic() - killed < 10:
-            run = store.get_run(run_id)
-            if run.status is RunStatus.CRASHED and len(store.get_metric_history(run_id, "m")) > returned:
+            try:
+                run = store.get_run(run_id)
+            except NotFoundError:  # its creation was still queued (ADR 013): the server creates it
+                run = None
+            if (
+                run is not None
+                and run.status is RunStatus.CRASHED
+                and len(store.get_metric_history(run_id, "m")) > returned
+            ):
                 break
             time.sleep(0.05)
         waited = time.monotonic() - killed
         steps = store.get_metric_history(run_id, "m").steps
         store.close()
-    assert run.status is RunStatus.CRASHED
+    assert run is not None and run.status is RunStatus.CRASHED, "the run never landed or never crashed"
     assert np.array_equal(steps, np.arange(len(steps))) and len(steps) > returned
     assert waited < 1.5, f"took {waited:.2f} s"
 

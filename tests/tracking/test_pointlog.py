@@ -129,3 +129,46 @@ def test_no_room_for_a_segment_keeps_logging_in_memory_with_a_warning(project):
     store = SqlStore(f"sqlite:///{project / '.keel' / 'keel.db'}", crash_check=False)
     assert np.array_equal(store.get_metric_history(result.stdout.strip(), "m").steps, np.arange(1000))
     store.close()
+
+
+def test_small_and_large_ranges_make_the_same_batches(tmp_path, caplog):
+    """A short process groups its few points without numpy; the chunks must be the same bytes."""
+    from keel.tracking import pointlog
+
+    log = PointLog(tmp_path, "store")
+    keys = {log.add_key(RUN, "b"): (RUN, "b"), log.add_key("c" * 32, "a"): ("c" * 32, "a")}
+    kids = list(keys)
+    for step in range(40):
+        log.append(kids[step % 3 % 2], float(step) / 3, step, 10_000 - step)
+    log.append(99, 1.0, 0, 0)  # an unknown key id: skipped by both, with a warning
+    segment = log.segments[0]
+    data = bytes(segment.mm[HEADER_SIZE : HEADER_SIZE + 41 * POINT_SIZE])
+    keys_now = dict(log.keys)
+
+    def as_tuples(records):
+        return [(r.batch_id, r.run_id, [vars_of(c) for c in r.chunks]) for r in records]
+
+    def vars_of(chunk):
+        return (chunk.key, chunk.steps, chunk.timestamps, chunk.values, chunk.count, chunk.min_step,
+                chunk.max_step)  # fmt: skip
+
+    small = pointlog.batches(segment.id, HEADER_SIZE, data, keys_now)
+    try:
+        pointlog._SMALL = 0
+        large = pointlog.batches(segment.id, HEADER_SIZE, data, keys_now)
+    finally:
+        pointlog._SMALL = 512
+    assert as_tuples(small) == as_tuples(large)
+    assert [r.run_id for r in small] == [RUN, "c" * 32] and small[0].chunks[0].count == 27
+    assert caplog.text.count("unknown key id 99") == 2
+    log.close(remove=True)
+
+
+def test_a_short_process_does_not_import_numpy(project):
+    """Importing numpy costs a first run more than all the rest of keel's start (issue 11)."""
+    result = run_python(
+        "import sys, keel\nkeel.start_run(experiment='short')\nkeel.log_metric('x', 2.0)\n"
+        "keel.end_run()\nkeel.flush()\nprint('numpy' in sys.modules)\n",
+        project,
+    )
+    assert result.stdout.strip() == "False"

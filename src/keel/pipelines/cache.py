@@ -108,7 +108,39 @@ def _code_objects(obj: Any) -> Iterator[types.CodeType]:
         stack.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
 
 
+def _function_source(fn: types.FunctionType) -> str | None:
+    """The lines of ``fn``'s file from its first line (its first decorator) to the last line any of
+    its code (nested functions too) spans, or None without a source file.
+
+    ``inspect.getsource`` finds the end of the block with ``tokenize``, whose regular expressions cost
+    a short process (a cached ``keel pipeline run``) more than the rest of its cache lookups. The
+    code's own line table ends at the last line of its last statement, so the text differs from
+    ``getsource`` only in comments and blank lines after that statement, which change nothing the
+    step computes; every line the code was compiled from is in it.
+    """
+    code = fn.__code__
+    file = code.co_filename
+    linecache.checkcache(file)  # a file changed since it was first read is read again
+    lines = linecache.getlines(file, fn.__globals__)
+    first = code.co_firstlineno
+    if not lines or first > len(lines):
+        return None
+    last = first
+    for nested in _code_objects(fn):
+        for _start, _end, line in nested.co_lines():
+            if line is not None and line > last:
+                last = line
+        for _line, end_line, _column, _end_column in nested.co_positions():
+            if end_line is not None and end_line > last:
+                last = end_line
+    return "".join(lines[first - 1 : last])
+
+
 def _source(obj: Any) -> str:
+    if isinstance(obj, types.FunctionType):
+        text = _function_source(obj)
+        if text is not None:
+            return text
     try:
         file = inspect.getsourcefile(obj)
         if file:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,22 +24,38 @@ from keel.store.base import Store, check_store_url, default_locations, open_stor
 __all__ = ["Context", "StoreHandle", "get_context", "reset_contexts"]
 
 
-@dataclass
 class Context:
-    settings: Settings
-    tracking_uri: str
-    artifact_uri: str
-    keel_dir: Path
-    naming: NamingConvention
-    _writer: Any = None
-    #: the metadata store once opened (see :attr:`store`)
-    _store: Store | None = None
-    _store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    #: the artifact store once used (see :attr:`artifacts`)
-    _artifacts: Any = None
-    #: params the fluent API logged, per active run: a changed value is refused here, even while
-    #: the store is away and they wait in the outbox
-    logged_params: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Where one configuration's runs go: its settings, store, artifacts and writer. A plain class:
+    ``dataclasses`` costs a first ``start_run`` ~10 ms to import."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tracking_uri: str,
+        artifact_uri: str,
+        keel_dir: Path,
+        naming: NamingConvention,
+        _writer: Any = None,
+        _store: Store | None = None,
+        _artifacts: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.tracking_uri = tracking_uri
+        self.artifact_uri = artifact_uri
+        self.keel_dir = keel_dir
+        self.naming = naming
+        self._writer = _writer
+        #: the metadata store once opened (see :attr:`store`)
+        self._store = _store
+        self._store_lock = threading.Lock()
+        #: the artifact store once used (see :attr:`artifacts`)
+        self._artifacts = _artifacts
+        #: params the fluent API logged, per active run: a changed value is refused here, even while
+        #: the store is away and they wait in the outbox
+        self.logged_params: dict[str, dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"Context(tracking_uri={self.tracking_uri!r}, artifact_uri={self.artifact_uri!r})"
 
     @property
     def store(self) -> Store:

@@ -31,15 +31,15 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from keel.ids import new_id
 from keel.store.metrics import Chunk
 from keel.tracking.spool import SpoolRecord, frame, hold_lock, orphaned, read_frames
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["POINT", "PointLog", "Segment", "adopt_point_logs", "batches"]
 
@@ -53,7 +53,11 @@ _COMMITTED_AT, _INFLIGHT_AT, HEADER_SIZE = 24, 32, 64
 #: a point without its crc: key id, step, timestamp (ms), value
 POINT = struct.Struct("<Iqqd")
 POINT_SIZE = 32
-_DTYPE = np.dtype([("key", "<u4"), ("step", "<i8"), ("ts", "<i8"), ("value", "<f8"), ("crc", "<u4")])
+#: a point with its crc, as stored (``batches`` reads small ranges with it, without numpy)
+_STORED = struct.Struct("<IqqdI")
+#: up to this many points a range is grouped in plain Python: importing numpy costs a short
+#: process (one run, a few metrics) more than the grouping it would speed up
+_SMALL = 512
 _KEYS_MAGIC = b"KPK1"
 #: 131,070 points a segment: mapping the next one is amortised over that many calls
 SEGMENT_BYTES = 4 << 20
@@ -264,8 +268,46 @@ def batches(
 ) -> list[SpoolRecord]:
     """The batches of the points ``data`` (a segment's bytes from offset ``start``): one record per
     run, one chunk per key in the order keys first appear, ids derived from the range."""
-    points = np.frombuffer(data, _DTYPE, count=len(data) // POINT_SIZE)
-    end = start + len(points) * POINT_SIZE
+    count = len(data) // POINT_SIZE
+    end = start + count * POINT_SIZE
+    by_run = _chunks_small(data, count, keys) if count <= _SMALL else _chunks_numpy(data, count, keys)
+    return [
+        SpoolRecord(_batch_id(segment_id, start, end, run), run, chunks) for run, chunks in by_run.items()
+    ]
+
+
+def _chunk_for(keys: dict[int, tuple[str, str]], kid: int, size: int) -> tuple[str, str] | None:
+    found = keys.get(kid)
+    if found is None:
+        log.warning("a spool segment holds %d points of an unknown key id %d; skipped", size, kid)
+    return found
+
+
+def _chunks_small(data: bytes, count: int, keys: dict[int, tuple[str, str]]) -> dict[str, list[Chunk]]:
+    """``batches``' grouping in plain Python: the same chunks, byte for byte, as ``_chunks_numpy``."""
+    groups: dict[int, list[tuple[int, int, int, float, int]]] = {}
+    for point in _STORED.iter_unpack(memoryview(data)[: count * POINT_SIZE]):
+        groups.setdefault(point[0], []).append(point)
+    by_run: dict[str, list[Chunk]] = {}
+    for kid, points in groups.items():  # in the order keys first appear
+        found = _chunk_for(keys, kid, len(points))
+        if found is None:
+            continue
+        run_id, key = found
+        n = len(points)
+        steps = [point[1] for point in points]
+        chunk = Chunk(key, struct.pack(f"<{n}q", *steps),
+                      struct.pack(f"<{n}q", *(point[2] for point in points)),
+                      struct.pack(f"<{n}d", *(point[3] for point in points)),
+                      n, min(steps), max(steps))  # fmt: skip
+        by_run.setdefault(run_id, []).append(chunk)
+    return by_run
+
+
+def _chunks_numpy(data: bytes, count: int, keys: dict[int, tuple[str, str]]) -> dict[str, list[Chunk]]:
+    import numpy as np
+
+    points = np.frombuffer(data, _dtype(), count=count)
     kids = points["key"]
     order = np.argsort(kids, kind="stable")
     bounds = np.flatnonzero(np.diff(kids[order])) + 1
@@ -273,10 +315,8 @@ def batches(
     groups.sort(key=lambda group: int(group[0]))
     by_run: dict[str, list[Chunk]] = {}
     for group in groups:
-        kid = int(kids[group[0]])
-        found = keys.get(kid)
+        found = _chunk_for(keys, int(kids[group[0]]), len(group))
         if found is None:
-            log.warning("a spool segment holds %d points of an unknown key id %d; skipped", len(group), kid)
             continue
         run_id, key = found
         picked = points[group]
@@ -284,23 +324,32 @@ def batches(
         chunk = Chunk(key, steps.tobytes(), picked["ts"].tobytes(), picked["value"].tobytes(),
                       len(picked), int(steps.min()), int(steps.max()))  # fmt: skip
         by_run.setdefault(run_id, []).append(chunk)
-    return [
-        SpoolRecord(_batch_id(segment_id, start, end, run), run, chunks) for run, chunks in by_run.items()
-    ]
+    return by_run
+
+
+def _dtype() -> np.dtype[Any]:
+    import numpy as np
+
+    return np.dtype([("key", "<u4"), ("step", "<i8"), ("ts", "<i8"), ("value", "<f8"), ("crc", "<u4")])
 
 
 # -- a dead process's point log ------------------------------------------------------------------
 
 
-@dataclass
 class DeadLog:
     """What a dead process left: its pid, the runs it had not ended, and its unsent points."""
 
-    pid: int
-    runs: set[str] = field(default_factory=set)
-    records: list[SpoolRecord] = field(default_factory=list)
-    #: run id -> timestamp (ms) of its latest point in the log
-    last_seen: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("last_seen", "pid", "records", "runs")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.runs: set[str] = set()
+        self.records: list[SpoolRecord] = []
+        #: run id -> timestamp (ms) of its latest point in the log
+        self.last_seen: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"DeadLog(pid={self.pid}, runs={self.runs!r}, points={self.points})"
 
     @property
     def points(self) -> int:
@@ -324,6 +373,8 @@ def _valid_end(data: bytes, start: int) -> int:
     """Offset after the last intact point from ``start``. Appends are whole ``mmap.write`` calls made
     one at a time (under the GIL), so only the last point can be torn (the process died while it
     was copied, which may leave any of its bytes unwritten): its crc says whether it is whole."""
+    import numpy as np
+
     count = (len(data) - start) // POINT_SIZE
     words = np.frombuffer(data, "<u8", count=count * 4, offset=start).reshape(count, 4)
     used = np.flatnonzero(words.any(axis=1))
@@ -373,7 +424,7 @@ def adopt_point_logs(directory: Path, prefix: str) -> Iterator[DeadLog]:
             segments.append(segment)
             dead.records += records
             for record in records:
-                stamp = max(int(np.frombuffer(c.timestamps, "<i8").max()) for c in record.chunks)
+                stamp = max(max(struct.unpack(f"<{c.count}q", c.timestamps)) for c in record.chunks)
                 dead.last_seen[record.run_id] = max(dead.last_seen.get(record.run_id, 0), stamp)
         yield dead
         for segment in segments:

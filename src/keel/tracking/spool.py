@@ -21,7 +21,6 @@ import struct
 import weakref
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,29 @@ _HEADER = struct.Struct("<4sII")
 _CHUNK_HEADER = struct.Struct("<HIqq")
 
 
-@dataclass
 class SpoolRecord:
-    batch_id: str
-    run_id: str
-    chunks: list[Chunk]
-    #: for a batch cut from this process's point log: (segment, end of its range), on the last
-    #: record of the range (see ``keel.tracking.pointlog``)
-    source: Any = field(default=None, compare=False, repr=False)
+    """One batch of points of one run. A plain class: ``dataclasses`` costs a first ``start_run``
+    ~10 ms to import."""
+
+    __slots__ = ("batch_id", "chunks", "run_id", "source")
+
+    def __init__(self, batch_id: str, run_id: str, chunks: list[Chunk], source: Any = None) -> None:
+        self.batch_id = batch_id
+        self.run_id = run_id
+        self.chunks = chunks
+        #: for a batch cut from this process's point log: (segment, end of its range), on the last
+        #: record of the range (see ``keel.tracking.pointlog``); not part of equality or repr
+        self.source = source
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpoolRecord):
+            return NotImplemented
+        return (self.batch_id, self.run_id, self.chunks) == (other.batch_id, other.run_id, other.chunks)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SpoolRecord(batch_id={self.batch_id!r}, run_id={self.run_id!r}, chunks={self.chunks!r})"
 
     @property
     def points(self) -> int:
