@@ -53,6 +53,33 @@ def test_a_client_in_the_same_process_reads_the_queued_run(project):
         assert found.params == {"k": "v"}
 
 
+def test_a_model_registered_while_the_store_opens_gets_its_version_number(project):
+    """``log_model(registered_model_name=)`` answers the version: it waits for the run's queued
+    creation instead of queueing the registration behind it and answering None."""
+    import threading
+
+    from sklearn.linear_model import LogisticRegression
+
+    database = _existing_store(project)
+    holder = sqlite3.connect(database, isolation_level=None, timeout=60, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the run's creation cannot land until this is released
+
+    def release() -> None:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    releaser = threading.Timer(1.5, release)
+    releaser.start()
+    try:
+        run = keel.start_run(experiment="models")
+        model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+        info = keel.log_model(model, "model", registered_model_name="clf")  # still locked here
+    finally:
+        releaser.join()
+    run.end()
+    assert info.version == 1
+
+
 def test_a_store_that_cannot_be_opened_is_raised_by_the_run(project):
     blocker = project / "not-a-folder"
     blocker.write_text("a file where the store's folder should be")

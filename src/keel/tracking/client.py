@@ -83,8 +83,10 @@ class Client:
         if writer is not None and writer.next_scan <= time.monotonic():
             writer.recover_dead()
 
-    @property
-    def store(self) -> Store:
+    def _settle(self) -> None:
+        """Read your writes: run changes this process queued (a first run's creation waits for the
+        store to open in the background) reach the store before it is asked anything; changes
+        queued because the store is away stay queued."""
         writer = self._context._writer
         if (
             writer is not None
@@ -93,9 +95,11 @@ class Client:
             and writer.error is None
             and threading.current_thread() is not writer._thread
         ):
-            # read your writes: run changes this process queued (a first run's creation waits for
-            # the store to open in the background) reach the store before it is asked anything
             writer.flush()
+
+    @property
+    def store(self) -> Store:
+        self._settle()
         return self._context.store
 
     @property

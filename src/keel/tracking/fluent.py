@@ -230,6 +230,10 @@ class _RunClient(Client):
         self._context.naming.validate("model", name)
         run_id, _, artifact_name = source[len("runs:/") :].partition("/")
         args = {"name": name, "artifact_name": artifact_name.rstrip("/") or "model"}
+        # the caller wants the version number: changes queued only while the store opens in the
+        # background land first, so the registration is made at once (a store that is away still
+        # queues it, and the answer is None)
+        self._settle()
         return self._send(  # type: ignore[no-any-return]
             lambda: Client.register_model(self, source, name, description, tags),
             lambda: (Op("register", run_id, args), None),
