@@ -21,6 +21,7 @@ from tests.conftest import run_python
 LOGGER = """
 import mmap, struct, sys, keel
 run = keel.start_run(experiment="durability")
+keel.flush()  # the run is in the store (its creation no longer waits for the store to open)
 with open(sys.argv[1], "r+b") as f:
     returned = mmap.mmap(f.fileno(), 8)
 print(run.run_id, flush=True)
@@ -60,14 +61,15 @@ def _kill(process: subprocess.Popen[str], report: Path) -> int:
 
 @pytest.mark.slow
 def test_kill_9_on_a_saturated_machine_loses_no_point_whose_call_returned(project, tmp_path):
+    # the logger starts first: the test is about points logged on a saturated machine, not about
+    # how long a starved process takes to open its store
+    process, run_id = _start_logger(project, tmp_path / "returned")
     hogs = [
         subprocess.Popen([sys.executable, "-c", HOG, "12"], stdout=subprocess.DEVNULL)
         for _ in range(2 * (os.cpu_count() or 1))
     ]
     try:
-        time.sleep(0.5)
-        process, run_id = _start_logger(project, tmp_path / "returned")
-        time.sleep(2.0)
+        time.sleep(2.5)
         returned = _kill(process, tmp_path / "returned")
     finally:
         for hog in hogs:
