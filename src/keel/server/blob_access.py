@@ -35,11 +35,7 @@ def _run_projects(column: Any, sha256: str) -> sa.Select[Any]:
     """Projects of the runs whose rows in ``column``'s table reference ``sha256``."""
     return (
         sa.select(t.projects.c.name)
-        .select_from(
-            column.table.join(t.runs, t.runs.c.pk == column.table.c.run_pk)
-            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-            .join(t.projects, t.projects.c.id == t.experiments.c.project_id)
-        )
+        .select_from(t.join_run_project(column.table, column.table.c.run_pk))
         .where(column == sha256)
     )
 
@@ -49,10 +45,10 @@ def blob_projects(engine: sa.Engine, sha256: str) -> set[str]:
     profiles = (
         sa.select(t.projects.c.name)
         .select_from(
-            t.datasets.join(t.run_inputs, t.run_inputs.c.dataset_id == t.datasets.c.id)
-            .join(t.runs, t.runs.c.pk == t.run_inputs.c.run_pk)
-            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-            .join(t.projects, t.projects.c.id == t.experiments.c.project_id)
+            t.join_run_project(
+                t.datasets.join(t.run_inputs, t.run_inputs.c.dataset_id == t.datasets.c.id),
+                t.run_inputs.c.run_pk,
+            )
         )
         .where(t.datasets.c.profile_sha256 == sha256)
     )

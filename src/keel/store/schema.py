@@ -11,6 +11,8 @@ each run's latest value per key (the largest step, then the newest timestamp) fo
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -409,3 +411,13 @@ login_attempts = sa.Table(
     sa.Index("ix_login_attempts_client", "client", "at"),
     sa.Index("ix_login_attempts_at", "at"),
 )
+
+
+def join_run_project(source: sa.FromClause, run_pk: sa.ColumnElement[Any]) -> sa.Join:
+    """``source`` joined to the run ``run_pk`` names, its experiment and its project, so a query can
+    filter or answer by ``projects.c.name`` (which project a row belongs to is always this chain)."""
+    return (
+        source.join(runs, runs.c.pk == run_pk)
+        .join(experiments, experiments.c.id == runs.c.experiment_id)
+        .join(projects, projects.c.id == experiments.c.project_id)
+    )

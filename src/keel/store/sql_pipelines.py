@@ -234,10 +234,10 @@ def _step_runs_of(projects: Collection[str]) -> Any:
     return (
         sa.select(t.step_runs.c.id)
         .select_from(
-            t.step_runs.join(t.pipeline_runs, t.pipeline_runs.c.id == t.step_runs.c.pipeline_run_id)
-            .join(t.runs, t.runs.c.pk == t.pipeline_runs.c.run_pk)
-            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-            .join(t.projects, t.projects.c.id == t.experiments.c.project_id)
+            t.join_run_project(
+                t.step_runs.join(t.pipeline_runs, t.pipeline_runs.c.id == t.step_runs.c.pipeline_run_id),
+                t.pipeline_runs.c.run_pk,
+            )
         )
         .where(t.projects.c.name.in_(sorted(projects)))
     )
