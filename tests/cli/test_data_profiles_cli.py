@@ -147,26 +147,10 @@ def test_commands_are_on_keel_data(files):
 
 
 def test_drift_leaves_out_columns_that_identify_rows_and_says_so(tmp_path, project):
-    import datetime as dt
+    from tests.data.test_drift import _orders  # four columns identify rows, two are measurements
 
-    rng = np.random.default_rng(4)
-    n = 3000
-
-    def orders(seed_shift: float) -> pl.DataFrame:
-        order = rng.permutation(n)
-        return pl.DataFrame(
-            {
-                "id": order,
-                "email": [f"user{i}@example.com" for i in order],
-                "order_no": [f"ORD-{i:06d}" for i in order],
-                "at": [dt.datetime(2024, 1, 1) + dt.timedelta(seconds=30 * i) for i in range(n)],
-                "amount": rng.normal(50 + 20 * seed_shift, 10, n),
-                "items": rng.normal(3 + seed_shift, 1, n),
-            }
-        )
-
-    orders(0.0).write_parquet(tmp_path / "last.parquet")
-    orders(1.0).write_parquet(tmp_path / "now.parquet")
+    _orders(3000, 4, 0.0).write_parquet(tmp_path / "last.parquet")
+    _orders(3000, 5, 1.0).write_parquet(tmp_path / "now.parquet")
     kprof = str(tmp_path / "last.kprof")
     assert runner.invoke(app, ["profile", str(tmp_path / "last.parquet"), "-o", kprof]).exit_code == 0
     now = str(tmp_path / "now.parquet")
