@@ -35,10 +35,11 @@ while True:
 HOG = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass\n"
 
 
-def _start_logger(cwd: Path, report: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_logger(cwd: Path, report: Path, script: str = LOGGER) -> tuple[subprocess.Popen[str], str]:
+    """Start ``script`` (it notes returned steps in ``report``); its first line of output."""
     report.write_bytes(struct.pack("<q", -1))
     process = subprocess.Popen(
-        [sys.executable, "-c", LOGGER, str(report)],
+        [sys.executable, "-c", script, str(report)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -206,17 +207,7 @@ while True:
 @pytest.mark.slow
 def test_a_forked_child_that_outlives_its_parent_does_not_hide_the_parents_death(project, tmp_path):
     report = tmp_path / "returned"
-    report.write_bytes(struct.pack("<q", -1))
-    process = subprocess.Popen(
-        [sys.executable, "-c", FORKER, str(report)],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "KEEL_SYSTEM_METRICS": "false"},
-    )
-    line = process.stdout.readline()
-    assert line, process.stderr.read()
+    process, line = _start_logger(project, report, FORKER)
     run_id, child = line.split()
     try:
         time.sleep(0.5)
