@@ -202,3 +202,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+def wait_for_http(process: subprocess.Popen[str], url: str, timeout: float, **get: Any) -> Any:
+    """The first answer of ``url`` from a server ``process`` is starting (an ``httpx.Response``),
+    or ``None`` once the process has exited or ``timeout`` seconds have passed."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=10, **get)
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)

@@ -17,17 +17,15 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for_http
 
 #: makes the modules named in $DEMO_BLOCKED_MODULES (comma-separated) not importable, then runs the
 #: command line (``keel ...`` as the installed script would, or ``python -c CODE``)
@@ -151,16 +149,8 @@ def _serve(argv: list[str], cwd: Path, blocked: set[str]) -> tuple[int, str]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=10).status_code
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    status = -1
-                    break
-                time.sleep(0.1)
+        response = wait_for_http(process, f"http://127.0.0.1:{port}/", 60, follow_redirects=True)
+        status = -1 if response is None else response.status_code
     finally:
         process.terminate()
         try:

@@ -13,14 +13,12 @@ import shlex
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from keel.server.testing import free_port
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for_http
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("mlflow", reason="the recipe is checked with MLflow's own client (keel-mlops[dev])")
@@ -74,15 +72,8 @@ def test_the_mlflow_recipe_registers_a_model_and_sets_its_alias(tmp_path: Path) 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(server.stderr.read() if server.stderr else "no output") from None
-                time.sleep(0.2)
+        if wait_for_http(server, f"http://127.0.0.1:{port}/api/v1/health", 60) is None:
+            raise AssertionError(server.stderr.read() if server.stderr else "no output")
         token = ""
         for command in commands[1:]:
             result = subprocess.run(

@@ -6,12 +6,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import run_python
+from tests.conftest import run_python, wait_for_http
 
 KEEL = str(Path(sys.executable).with_name("keel"))
 
@@ -38,15 +35,9 @@ def test_keel_ui_serves_the_project_store(project: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(process.stderr.read() if process.stderr else "no output") from None
-                time.sleep(0.1)
+        response = wait_for_http(process, f"http://127.0.0.1:{port}/", 30, follow_redirects=True)
+        if response is None:
+            raise AssertionError(process.stderr.read() if process.stderr else "no output")
         assert response.status_code == 200 and "served" in response.text
         assert str(response.url).endswith("/ui/")
     finally:
