@@ -1,0 +1,1 @@
+"""Continuous model validation: evaluation by task, fairness, stability, champion/challenger, gates."""

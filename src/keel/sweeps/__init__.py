@@ -1,0 +1,1 @@
+"""Hyper-parameter sweeps on Optuna: trials are runs in one sweep group."""
